@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     poll_interval_s: float = 900.0
     poll_min_interval_s: float = 60.0
     poll_max_backoff_s: float = 6 * 3600.0
+    poll_tick_s: float = Field(default=30.0, gt=0, description="how often the leader checks for due feeds")
 
     @field_validator("fetch_allow_networks")
     @classmethod

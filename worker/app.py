@@ -1,0 +1,183 @@
+"""faust wiring only: topics, the enrichment agent, the feed-poll timer, web views.
+
+The agent is thin: it decodes a record and hands it to the pure pipeline
+(:class:`worker.pipeline.Processor`). ``faust -A worker.app worker -l info``
+works, and so does ``python -m worker worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from worker import bootstrap, topics
+from worker.dedup import RedisSeenStore
+from worker.events import RawRecord
+from worker.pipeline import Processor
+from worker.settings import Settings, get_settings
+
+log = logging.getLogger("worker.app")
+
+
+class FaustSink:
+    """Publishes through the app's producer and waits for the broker's ack."""
+
+    def __init__(self, app: faust.App, partitions: int) -> None:
+        self.app = app
+        self.partitions = partitions
+        self._topics: dict[str, Any] = {}
+
+    def topic(self, name: str) -> Any:
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                value_serializer="raw", partitions=self.partitions)
+        return self._topics[name]
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        t = self.topic(topic)
+        fut = t.as_future_message(key=key, value=value)
+        await t.publish_message(fut, wait=True)
+
+
+class Runtime:
+    """What the agent needs at run time; built on worker start, not at import."""
+
+    def __init__(self, settings: Settings, app: faust.App) -> None:
+        self.settings = settings
+        self.app = app
+        self.sink = FaustSink(app, settings.topic_partitions)
+        self.processor: Processor | None = None
+        self.extractor: Any = None
+        self.redis: Any = None
+        self.fetcher: Any = None
+        self.feeds: Any = None
+        self.started_at = time.time()
+        self._lock = asyncio.Lock()
+
+    async def ensure_started(self) -> Processor:
+        async with self._lock:
+            if self.processor is None:
+                await self.start()
+        assert self.processor is not None
+        return self.processor
+
+    async def start(self) -> None:
+        s = self.settings
+        tagging = bootstrap.load_tagging(s)
+        self.redis = bootstrap.make_redis(s)
+        self.extractor = bootstrap.make_extractor(s)
+        self.fetcher = await bootstrap.open_fetcher(s)
+        ports = bootstrap.build_ports(
+            s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400),
+            extractor=self.extractor, fetcher=self.fetcher, tagging=tagging)
+        self.processor = Processor(ports, self.sink, max_attempts=s.max_attempts,
+                                   backoff_s=s.retry_backoff_s)
+        self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher,
+                                                      self.publish_raw)
+        try:
+            await self.redis.ping()
+        except Exception as exc:  # noqa: BLE001 - degraded, not down
+            self.processor.redis_ok = False
+            log.error("Redis unavailable at start (%s): publishing without dedup", exc)
+        log.info("worker ready: settings=%s taxonomy=%s", s.as_dict(), tagging[0].taxonomy_version)
+
+    async def stop(self) -> None:
+        if self.extractor is not None:
+            self.extractor.close()
+        if self.fetcher is not None:
+            await self.fetcher.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def publish_raw(self, record: RawRecord) -> None:
+        await self.sink.send(topics.RAW, record.record_id.encode(), record.to_json())
+
+    def health(self) -> dict[str, Any]:
+        p = self.processor
+        return {
+            "status": "ok" if p is not None and p.redis_ok else "degraded",
+            "redis": "ok" if p is not None and p.redis_ok else "unavailable",
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "stats": p.stats.as_dict() if p else {},
+        }
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    s = settings or get_settings()
+    app = faust.App(
+        s.app_id,
+        broker=[f"kafka://{hp.strip()}" for hp in s.kafka_bootstrap_servers.split(",")],
+        broker_credentials=bootstrap.faust_credentials(s),
+        store="memory://",
+        datadir=str(s.data_dir),
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=s.topic_replication,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_host=s.web_host,
+        web_port=s.web_port,
+        web_bind=s.web_host,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=50,
+        broker_commit_interval=1.0,
+        stream_wait_empty=True,
+        logging_config=None,
+    )
+    rt = Runtime(s, app)
+    app.runtime = rt  # type: ignore[attr-defined]
+
+    raw_topic = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
+                          partitions=s.topic_partitions)
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def _on_shutdown(app: faust.App, **kwargs: Any) -> None:
+        await rt.stop()
+
+    @app.task
+    async def declare_topics() -> None:
+        tagger, _ = bootstrap.load_tagging(s)
+        for name in topics.all_topics(tagger.topics):
+            if name != topics.RAW:
+                await rt.sink.topic(name).maybe_declare()
+
+    @app.agent(raw_topic, name="enrich")
+    async def enrich(stream: Any) -> None:
+        processor = await rt.ensure_started()
+        async for event in stream.events():
+            payload: bytes = event.value
+            try:
+                record = RawRecord.from_json(payload)
+            except (ValidationError, ValueError) as exc:
+                await processor.handle_undecodable(payload, exc)
+                continue
+            try:
+                await processor.handle(record)
+            except Exception:  # a bug in our own code: the record must not vanish
+                log.exception("unexpected error handling record %s", record.record_id)
+                from worker.pipeline import Failed, dead_letter
+
+                await processor._send_dead_letter(
+                    dead_letter(record, Failed("source", RuntimeError("internal error"),
+                                               retriable=True), 1))
+
+    @app.timer(interval=s.poll_tick_s, on_leader=True)
+    async def poll_feeds() -> None:
+        await rt.ensure_started()
+        if rt.feeds is not None:
+            await rt.feeds.poll_due_once()
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json(rt.health())
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,165 @@
+"""Wire the adapters in one place: settings in, pipeline ports out.
+
+The faust app, the CLI and the tests all build their pipeline here; tests pass
+in-memory stores or sinks where they need them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import ssl
+from typing import Any
+
+from worker import clean
+from worker.clean import CleanDoc
+from worker.pipeline import Ports
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class InlineExtractor:
+    """Cleans on the calling thread: for the one-shot ``tag`` command and unit tests."""
+
+    async def clean_html(self, html: str, url: str | None) -> CleanDoc:
+        return clean.clean_html(html, url)
+
+    async def clean_text(self, text: str) -> CleanDoc:
+        return clean.clean_text(text)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolExtractor:
+    """Cleans in a process pool so trafilatura's ~20 ms of CPU per page never blocks the
+    event loop (heartbeats, other agents). A crashed pool is rebuilt and the call is
+    reported as retriable."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    async def _run(self, fn: Any, *args: Any) -> CleanDoc:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._get_pool(), fn, *args)
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            self.close()
+            raise ExtractorCrashed(f"extraction process died: {exc}") from exc
+
+    async def clean_html(self, html: str, url: str | None) -> CleanDoc:
+        return await self._run(clean.clean_html, html, url)
+
+    async def clean_text(self, text: str) -> CleanDoc:
+        return await self._run(clean.clean_text, text)
+
+    def warm_up(self) -> None:
+        """Start the pool's processes now (they import trafilatura once)."""
+        self._get_pool().submit(clean.clean_text, "warm up").result(timeout=120)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+class ExtractorCrashed(Exception):
+    retriable = True
+
+
+def load_tagging(settings: Settings) -> tuple[Any, Any]:
+    from worker.tagging import AlertRules, Tagger
+
+    tagger = Tagger.from_files(settings.topics_file, settings.countries_file)
+    rules = AlertRules.from_file(settings.alerts_file, tagger)
+    return tagger, rules
+
+
+def make_extractor(settings: Settings) -> InlineExtractor | PoolExtractor:
+    return PoolExtractor(settings.extract_workers) if settings.extract_workers else InlineExtractor()
+
+
+def make_redis(settings: Settings) -> Any:
+    """A redis.asyncio client with timeouts, so a Redis outage is an error, not a hang."""
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_connect_timeout=2.0,
+        socket_timeout=2.0,
+        health_check_interval=15,
+    )
+
+
+def build_ports(settings: Settings, *, seen: Any, extractor: Any = None, fetcher: Any = None,
+                tagging: tuple[Any, Any] | None = None) -> Ports:
+    tagger, rules = tagging or load_tagging(settings)
+    return Ports(
+        extractor=extractor or make_extractor(settings),
+        tagger=tagger,
+        alert_rules=rules,
+        seen=seen,
+        fetcher=fetcher,
+    )
+
+
+def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
+    """Security options for aiokafka clients (the CLI's producer and consumer)."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        kw["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if settings.kafka_sasl_mechanism:
+        kw["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kw["sasl_plain_username"] = settings.kafka_sasl_username
+        kw["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
+                                     if settings.kafka_sasl_password else None)
+    return kw
+
+
+def faust_credentials(settings: Settings) -> Any:
+    import faust
+
+    proto = settings.kafka_security_protocol
+    ctx = None
+    if proto in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+    if proto.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=(settings.kafka_sasl_password.get_secret_value()
+                      if settings.kafka_sasl_password else None),
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=ctx,
+        )
+    if proto == "SSL":
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+async def open_fetcher(settings: Settings) -> Any:
+    """The page fetcher with the project's HTTP hygiene (timeouts, size cap, address guard)."""
+    from worker.sources.http import PageFetcherAdapter
+
+    return await PageFetcherAdapter.open(settings)
+
+
+async def make_feed_poller(settings: Settings, redis: Any, fetcher: Any, publish: Any) -> Any:
+    """The leader's feed poller, or None when no feeds file exists."""
+    from worker.sources.feeds import ScheduledPolling
+
+    return await ScheduledPolling.create(settings, redis, fetcher, publish)

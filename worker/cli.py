@@ -1,0 +1,450 @@
+"""The command line: ``python -m worker COMMAND`` (or the ``diplomacy-worker`` script).
+
+  tag PATH...            enrich files locally, no services; JSON lines on stdout
+  eval FILE.jsonl        measure the tagger against gold labels
+  worker                 the service (faust worker)
+  replay DIR             publish a folder of saved articles to articles.raw, then exit
+  poll [FEED...]         poll feeds once, publish new entries, exit
+  feeds                  list configured feeds and their polling state
+  alerts [TOPIC...]      print alerts as they arrive (a downstream consumer)
+  dlq [--replay]         list dead letters; replay them after a fix
+  health                 ask a running worker how it is
+  schemas                write configs/schemas/*.json and configs/asyncapi.yaml
+  run-local              the local demo: worker + replay seeds/ + alerts, until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from worker import topics
+from worker.settings import ROOT, Settings, get_settings
+
+log = logging.getLogger("worker.cli")
+
+
+class CliError(Exception):
+    """An error the user can act on: printed as one line, exit status 2."""
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _progress(i: int, n: int, label: str, status: str) -> None:
+    width = len(str(n))
+    print(f"[{i:>{width}}/{n}] {label} ... {status}", file=sys.stderr, flush=True)
+
+
+# --- tag ------------------------------------------------------------------------------
+
+
+async def _tag(paths: list[str], settings: Settings) -> int:
+    from worker.bootstrap import InlineExtractor, build_ports
+    from worker.dedup import MemorySeenStore
+    from worker.pipeline import Enriched, Failed, Skipped, enrich
+    from worker.sources.seeds import SeedError, read_seed
+
+    ports = build_ports(settings, seen=MemorySeenStore(), extractor=InlineExtractor())
+    failures = 0
+    for p in paths:
+        path = Path(p)
+        try:
+            record = read_seed(path, source_kind="file", source_name=path.parent.name or ".")
+        except SeedError as exc:
+            _err(str(exc))
+            failures += 1
+            continue
+        outcome = await enrich(record, ports)
+        if isinstance(outcome, Enriched):
+            sys.stdout.buffer.write(outcome.event.to_json() + b"\n")
+            sys.stdout.flush()
+        elif isinstance(outcome, Failed):
+            _err(f"{path}: {outcome.stage}: {outcome.error.__class__.__name__}: {outcome.message}")
+            failures += 1
+        elif isinstance(outcome, Skipped):  # pragma: no cover - no dedup store state here
+            _err(f"{path}: skipped ({outcome.reason})")
+    return 1 if failures else 0
+
+
+# --- replay -----------------------------------------------------------------------------
+
+
+async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
+    from worker import kafka_io
+    from worker.bootstrap import load_tagging
+    from worker.events import DeadLetter
+    from worker.sources.seeds import SeedError, file_facts, list_seed_files, read_seed
+
+    root = Path(folder)
+    try:
+        files, ignored = list_seed_files(root)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise CliError(str(exc)) from exc
+    tagger, _ = load_tagging(settings)
+    await kafka_io.ensure_topics(settings, topics.all_topics(tagger.topics))
+    counts: Counter[str] = Counter()
+    started = time.monotonic()
+    async with kafka_io.producer(settings) as prod:
+        for i, path in enumerate(files, 1):
+            try:
+                record = read_seed(path, source_kind="seed", source_name=root.resolve().name)
+            except SeedError as exc:
+                letter = DeadLetter(
+                    record_id=f"file:{path.name}", stage="source", error_class=exc.reason,
+                    message=str(exc), retriable=False, attempts=1,
+                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}})
+                await prod.send_and_wait(topics.DLQ, letter.to_json(), key=letter.record_id.encode())
+                counts["dead-lettered"] += 1
+                if not quiet:
+                    _progress(i, len(files), path.name, f"dead letter ({exc.reason})")
+                continue
+            await prod.send_and_wait(topics.RAW, record.to_json(), key=record.record_id.encode())
+            counts["published"] += 1
+            if not quiet:
+                _progress(i, len(files), path.name, f"published {record.content_type}")
+    took = time.monotonic() - started
+    print(f"replayed {root}: {counts['published']} published to {topics.RAW}, "
+          f"{counts['dead-lettered']} dead-lettered to {topics.DLQ}, "
+          f"{len(ignored)} ignored (not an article format) in {took:.1f}s", file=sys.stderr)
+    return 1 if counts["dead-lettered"] else 0
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+
+def format_alert(topic: str, alert: dict[str, Any]) -> str:
+    when = alert.get("published_at") or "?"
+    countries = ",".join(alert.get("countries") or []) or "-"
+    head = (f"[{alert.get('topic', topic)} {alert.get('score', 0):.2f}] {alert.get('title')!s}"
+            f"  ({countries}; {when})")
+    lines = [head]
+    if alert.get("url"):
+        lines.append(f"    {alert['url']}")
+    for sentence in (alert.get("evidence") or [])[:3]:
+        lines.append(f"    > {sentence}")
+    return "\n".join(lines)
+
+
+async def _alerts(ids: list[str], settings: Settings, *, from_beginning: bool, as_json: bool,
+                  max_messages: int | None, timeout_s: float | None) -> int:
+    from worker import kafka_io
+    from worker.bootstrap import load_tagging
+
+    tagger, _ = load_tagging(settings)
+    known = list(tagger.topics)
+    unknown = [t for t in ids if t not in known]
+    if unknown:
+        raise CliError(f"unknown topic id(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    names = [topics.alert_topic(t) for t in (ids or known)]
+    await kafka_io.ensure_topics(settings, names)
+    seen = 0
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    if not as_json:
+        print(f"listening on {len(names)} alert topic(s) at {settings.kafka_bootstrap_servers}"
+              f"{' from the beginning' if from_beginning else ''}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
+    async with kafka_io.consumer(settings, names, from_beginning=from_beginning) as cons:
+        while max_messages is None or seen < max_messages:
+            if deadline and time.monotonic() > deadline:
+                break
+            batch = await cons.getmany(timeout_ms=500)
+            for _tp, msgs in batch.items():
+                for msg in msgs:
+                    seen += 1
+                    if as_json:
+                        sys.stdout.buffer.write(msg.value + b"\n")
+                    else:
+                        print(format_alert(msg.topic, orjson.loads(msg.value)))
+                    sys.stdout.flush()
+    return 0
+
+
+# --- dlq ----------------------------------------------------------------------------------
+
+
+async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: bool) -> int:
+    from worker import kafka_io
+    from worker.events import RawRecord
+
+    msgs = await kafka_io.read_to_end(settings, topics.DLQ)
+    letters = [orjson.loads(m.value) for m in msgs]
+    if stage:
+        letters = [d for d in letters if d.get("stage") == stage]
+    for d in letters:
+        if as_json:
+            print(orjson.dumps(d).decode())
+        else:
+            orig = d.get("original") or {}
+            what = orig.get("url") or orig.get("path") or d.get("record_id")
+            print(f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
+                  f"{d.get('message')}  [{what}] attempts={d.get('attempts')}")
+    print(f"{len(letters)} dead letter(s) on {topics.DLQ}", file=sys.stderr)
+    if not replay:
+        return 0
+    replayable = []
+    for d in letters:
+        try:
+            rec = RawRecord.model_validate(d.get("original") or {})
+        except Exception:  # noqa: BLE001 - not a raw record (e.g. an unreadable file)
+            continue
+        replayable.append(rec.model_copy(update={"attempt": rec.attempt + 1}))
+    async with kafka_io.producer(settings) as prod:
+        for rec in replayable:
+            await prod.send_and_wait(topics.RAW, rec.to_json(), key=rec.record_id.encode())
+    print(f"replayed {len(replayable)} record(s) to {topics.RAW}; "
+          f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
+          "source file and replay the folder)", file=sys.stderr)
+    return 0
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+def _health(settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.web_host}:{settings.web_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback, ours
+            body = orjson.loads(resp.read(1_000_000))
+    except (urllib.error.URLError, OSError) as exc:
+        raise CliError(f"no worker answering at {url}: {exc}") from exc
+    print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    return 0 if body.get("status") == "ok" else 1
+
+
+# --- worker / run-local -----------------------------------------------------------------
+
+
+def _run_worker(loglevel: str) -> int:
+    from worker.app import app
+
+    sys.argv = ["worker", "worker", "-l", loglevel]
+    app.main()
+    return 0
+
+
+def _wait_healthy(settings: Settings, proc: subprocess.Popen[bytes], log_path: Path,
+                  timeout_s: float = 120.0) -> None:
+    import urllib.request
+
+    url = f"http://{settings.web_host}:{settings.web_port}/health"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").splitlines()[-30:]
+            raise CliError("the worker exited during start-up:\n" + "\n".join(tail))
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise CliError(f"the worker did not answer on {url} within {timeout_s:.0f}s; see {log_path}")
+
+
+def _run_local(settings: Settings, seeds: str) -> int:
+    from worker.bootstrap import load_tagging
+    from worker.kafka_io import ensure_topics
+
+    tagger, _ = load_tagging(settings)
+    asyncio.run(ensure_topics(settings, topics.all_topics(tagger.topics)))
+    log_dir = ROOT / ".services"
+    log_dir.mkdir(exist_ok=True)
+    log_path = log_dir / "worker.log"
+    print(f"starting the worker (log: {log_path}) ...", file=sys.stderr, flush=True)
+    with log_path.open("ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "worker"], stdout=logf,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(settings, proc, log_path)
+        print(f"worker up (pid {proc.pid}); replaying {seeds} ...", file=sys.stderr, flush=True)
+        asyncio.run(_replay(seeds, settings, quiet=False))
+        print("alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis):",
+              file=sys.stderr, flush=True)
+        asyncio.run(_alerts([], settings, from_beginning=True, as_json=False,
+                            max_messages=None, timeout_s=None))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("worker stopped.", file=sys.stderr)
+    return 0
+
+
+# --- feeds / poll ---------------------------------------------------------------------------
+
+
+async def _feeds(settings: Settings) -> int:
+    from worker.bootstrap import make_redis
+    from worker.sources.feeds import feed_status
+
+    redis = make_redis(settings)
+    try:
+        rows = await feed_status(settings, redis)
+    finally:
+        await redis.aclose()
+    for r in rows:
+        print(f"{r['name']:<24} {r.get('status') or 'never polled':<13} "
+              f"last={r.get('last_poll_at') or '-'} next={r.get('next_poll_at') or 'due'} "
+              f"errors={r.get('consecutive_errors', 0)} {r['url']}"
+              + (f"\n    last error: {r['last_error']}" if r.get("last_error") else ""))
+    print(f"{len(rows)} feed(s) in {settings.feeds_path}", file=sys.stderr)
+    return 0
+
+
+async def _poll(settings: Settings, refs: list[str]) -> int:
+    from worker import kafka_io
+    from worker.bootstrap import load_tagging, make_redis
+    from worker.sources.feeds import poll_once
+    from worker.sources.http import Fetcher
+
+    tagger, _ = load_tagging(settings)
+    await kafka_io.ensure_topics(settings, topics.all_topics(tagger.topics))
+    redis = make_redis(settings)
+    try:
+        async with kafka_io.producer(settings) as prod, Fetcher(settings) as fetcher:
+            async def publish(record: Any) -> None:
+                await prod.send_and_wait(topics.RAW, record.to_json(),
+                                         key=record.record_id.encode())
+
+            def progress(msg: str) -> None:
+                print(msg, file=sys.stderr, flush=True)
+
+            results = await poll_once(settings, refs, publish, redis, progress,
+                                      fetcher=fetcher)
+    finally:
+        await redis.aclose()
+    failed = [r for r in results if r.status == "error"]
+    for r in results:
+        if r.status == "error":
+            print(f"FAILED {r.feed}: {r.error}")
+        else:
+            print(f"{r.feed}: {r.status}, {r.new} new, {r.updated} updated")
+    print(f"polled {len(results)} feed(s): {len(results) - len(failed)} ok, "
+          f"{len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("tag", help="enrich files locally (no services); JSON lines out")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+
+    s = sub.add_parser("eval", help="measure the tagger on a labelled JSONL file")
+    s.add_argument("args", nargs=argparse.REMAINDER)
+
+    s = sub.add_parser("worker", help="run the service (faust worker)")
+    s.add_argument("-l", "--loglevel", default="info")
+
+    s = sub.add_parser("replay", help="publish a folder of saved articles, then exit")
+    s.add_argument("folder", metavar="DIR")
+    s.add_argument("-q", "--quiet", action="store_true", help="no per-file progress")
+
+    s = sub.add_parser("poll", help="poll feeds once (names from feeds.yaml, or URLs)")
+    s.add_argument("feeds", nargs="*", metavar="FEED")
+
+    sub.add_parser("feeds", help="list configured feeds and their state")
+
+    s = sub.add_parser("alerts", help="print alerts as they arrive")
+    s.add_argument("topic_ids", nargs="*", metavar="TOPIC-ID")
+    s.add_argument("--from-beginning", action="store_true")
+    s.add_argument("--json", action="store_true", help="raw alert events, one per line")
+    s.add_argument("--max", type=int, default=None, help="exit after N alerts")
+    s.add_argument("--timeout", type=float, default=None, help="exit after N seconds")
+
+    s = sub.add_parser("dlq", help="list dead letters; --replay republishes them")
+    s.add_argument("--replay", action="store_true")
+    s.add_argument("--stage", default=None)
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("health", help="ask a running worker how it is")
+    sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
+
+    s = sub.add_parser("run-local", help="worker + replay seeds/ + alerts, until Ctrl-C")
+    s.add_argument("--seeds", default=str(ROOT / "seeds"))
+    return p
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd == "worker":
+        return _run_worker(args.loglevel)
+    _setup_logging()
+    try:
+        settings = get_settings()
+        if args.cmd == "tag":
+            return asyncio.run(_tag(args.paths, settings))
+        if args.cmd == "eval":
+            from worker.evaluate import main as eval_main
+
+            return eval_main(args.args)
+        if args.cmd == "replay":
+            return asyncio.run(_replay(args.folder, settings, args.quiet))
+        if args.cmd == "alerts":
+            return asyncio.run(_alerts(args.topic_ids, settings,
+                                       from_beginning=args.from_beginning, as_json=args.json,
+                                       max_messages=args.max, timeout_s=args.timeout))
+        if args.cmd == "dlq":
+            return asyncio.run(_dlq(settings, replay=args.replay, stage=args.stage,
+                                    as_json=args.json))
+        if args.cmd == "poll":
+            return asyncio.run(_poll(settings, args.feeds))
+        if args.cmd == "feeds":
+            return asyncio.run(_feeds(settings))
+        if args.cmd == "health":
+            return _health(settings)
+        if args.cmd == "schemas":
+            from worker.schemas import write_all
+
+            for path in write_all(settings.configs_dir):
+                print(path)
+            return 0
+        if args.cmd == "run-local":
+            return _run_local(settings, args.seeds)
+    except KeyboardInterrupt:
+        return 130
+    except CliError as exc:
+        _err(str(exc))
+        return 2
+    except Exception as exc:
+        from worker.kafka_io import BrokerUnavailable
+
+        if isinstance(exc, BrokerUnavailable):
+            _err(str(exc))
+            return 3
+        if exc.__class__.__name__ in ("ConnectionError", "TimeoutError") or \
+                exc.__class__.__module__.startswith("redis"):
+            _err(f"Redis: {exc} (is it running? `make up`)")
+            return 3
+        raise
+    return 2

@@ -1,0 +1,111 @@
+"""Article ids, canonical URLs, content fingerprints, and the Redis seen-store.
+
+The id is what Kafka keys every event of an article by, and what a downstream
+consumer deduplicates on: a hash of the canonical URL, or of the text for
+files without a URL. The fingerprint is a hash of the normalised text; a known
+id with a new fingerprint is an update (its revision goes up), not a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+from w3lib.url import canonicalize_url
+
+log = logging.getLogger(__name__)
+
+_WS = re.compile(r"\s+")
+# Tracking parameters that never change what a page says.
+_TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|smid|ref|rss)$")
+
+
+def canonical_url(url: str) -> str:
+    """w3lib's canonical form (sorted query, no fragment), minus tracking parameters,
+    lower-case host, ``http`` and ``https`` treated alike for identity."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not _TRACKING.match(k.lower())]
+    cleaned = urlunsplit(parts._replace(query=urlencode(query), fragment=""))
+    return canonicalize_url(cleaned, keep_fragments=False)
+
+
+def _digest(kind: str, data: str) -> str:
+    return hashlib.blake2b(f"{kind}\x00{data}".encode(), digest_size=16).hexdigest()
+
+
+def normalise_text(text: str) -> str:
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def article_id(url: str | None, text: str) -> str:
+    """Stable id: from the canonical URL (scheme-insensitive), else from the text."""
+    if url:
+        canon = canonical_url(url)
+        canon = re.sub(r"^https?://", "", canon)
+        return _digest("url", canon)
+    return _digest("text", normalise_text(text))
+
+
+def fingerprint(text: str) -> str:
+    return _digest("fp", normalise_text(text))
+
+
+@dataclass(frozen=True, slots=True)
+class SeenMark:
+    fingerprint: str
+    revision: int
+
+
+class SeenStore(Protocol):
+    """What the pipeline needs of the dedup store (Redis in the service)."""
+
+    async def get(self, article_id: str) -> SeenMark | None: ...
+
+    async def mark(self, article_id: str, mark: SeenMark) -> None: ...
+
+
+class MemorySeenStore:
+    """For unit tests and the one-shot ``tag`` command."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, SeenMark] = {}
+
+    async def get(self, article_id: str) -> SeenMark | None:
+        return self.marks.get(article_id)
+
+    async def mark(self, article_id: str, mark: SeenMark) -> None:
+        self.marks[article_id] = mark
+
+
+class RedisSeenStore:
+    """``seen:<id>`` -> hash {fp, rev}, with a TTL so the set does not grow for ever."""
+
+    prefix = "seen:"
+
+    def __init__(self, redis, ttl_s: int) -> None:  # redis: redis.asyncio.Redis
+        self._redis = redis
+        self._ttl = ttl_s
+
+    async def get(self, article_id: str) -> SeenMark | None:
+        raw = await self._redis.hgetall(self.prefix + article_id)
+        if not raw:
+            return None
+        fp = raw.get(b"fp") or raw.get("fp")
+        rev = raw.get(b"rev") or raw.get("rev") or 1
+        if isinstance(fp, bytes):
+            fp = fp.decode()
+        return SeenMark(fingerprint=str(fp), revision=int(rev))
+
+    async def mark(self, article_id: str, mark: SeenMark) -> None:
+        key = self.prefix + article_id
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"fp": mark.fingerprint, "rev": mark.revision})
+            pipe.expire(key, self._ttl)
+            await pipe.execute()

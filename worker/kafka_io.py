@@ -1,0 +1,112 @@
+"""Plain aiokafka clients for the command line (replay, alerts, dlq): no faust app needed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from worker.bootstrap import kafka_client_kwargs
+from worker.settings import Settings
+
+CONNECT_TIMEOUT_S = 20.0
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not answer: a clear message for the CLI, not a stack trace."""
+
+    retriable = True
+
+
+def _unavailable(settings: Settings, exc: BaseException) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+        f"({exc.__class__.__name__}: {exc or 'timed out'}). Is it running? "
+        "`make up` starts a local broker; WORKER_KAFKA_BOOTSTRAP_SERVERS points elsewhere.")
+
+
+async def _start(client: Any, settings: Settings) -> None:
+    try:
+        await asyncio.wait_for(client.start(), CONNECT_TIMEOUT_S)
+    except (KafkaConnectionError, KafkaError, OSError, TimeoutError) as exc:
+        with contextlib.suppress(Exception):
+            await client.close() if hasattr(client, "close") else await client.stop()
+        raise _unavailable(settings, exc) from exc
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
+    """Create the topics that do not exist yet; -> the names created."""
+    admin = AIOKafkaAdminClient(request_timeout_ms=15000, **kafka_client_kwargs(settings))
+    await _start(admin, settings)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics([
+                    NewTopic(n, num_partitions=settings.topic_partitions,
+                             replication_factor=settings.topic_replication) for n in missing])
+            except TopicAlreadyExistsError:
+                pass
+        return missing
+    finally:
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    prod = AIOKafkaProducer(acks="all", enable_idempotence=True, request_timeout_ms=15000,
+                            linger_ms=5, **kafka_client_kwargs(settings))
+    await _start(prod, settings)
+    try:
+        yield prod
+    finally:
+        await prod.stop()
+
+
+@contextlib.asynccontextmanager
+async def consumer(settings: Settings, topics: list[str], *, from_beginning: bool,
+                   group_id: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
+    cons = AIOKafkaConsumer(
+        *topics, group_id=group_id, enable_auto_commit=group_id is not None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        metadata_max_age_ms=5000, **kafka_client_kwargs(settings))
+    await _start(cons, settings)
+    try:
+        yield cons
+    finally:
+        await cons.stop()
+
+
+async def read_to_end(settings: Settings, topic: str) -> list[Any]:
+    """Every message on a topic, from the beginning to the end offsets at call time."""
+    from aiokafka import TopicPartition
+
+    async with consumer(settings, [], from_beginning=True) as cons:
+        parts = cons.partitions_for_topic(topic)
+        if parts is None:
+            await cons._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            parts = cons.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        cons.assign(tps)
+        await cons.seek_to_beginning(*tps)
+        end = await cons.end_offsets(tps)
+        out: list[Any] = []
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await cons.getmany(*remaining, timeout_ms=1000)
+            for tp, msgs in batch.items():
+                out.extend(msgs)
+                if msgs and msgs[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await cons.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return out

@@ -1,0 +1,391 @@
+"""A raw record in, an enriched event (plus alerts), a skip or a failure out.
+
+Free of faust and Kafka: the service, the ``tag`` command and the unit tests
+run this same code, each with its own ports (see :func:`worker.bootstrap`).
+
+Delivery rule: the enriched event and its alerts are published and
+acknowledged by the broker *before* the article is marked seen, so a crash in
+between produces a duplicate (same key), never a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from worker import __version__, topics
+from worker.clean import CleanDoc, CleanError, EmptyContent
+from worker.dedup import SeenMark, SeenStore, article_id, fingerprint
+from worker.events import (
+    AlertEvent,
+    DeadLetter,
+    EnrichedEvent,
+    RawRecord,
+    TextOrigin,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = __version__
+
+
+# --- ports --------------------------------------------------------------------------
+
+
+class Extractor(Protocol):
+    """Runs the CPU-heavy cleaning off the event loop."""
+
+    async def clean_html(self, html: str, url: str | None) -> CleanDoc: ...
+
+    async def clean_text(self, text: str) -> CleanDoc: ...
+
+
+class PageFetcher(Protocol):
+    """Fetches an article page with the project's HTTP hygiene; returns decoded HTML."""
+
+    async def fetch_page(self, url: str) -> tuple[str, str]:
+        """-> (html, final_url). Raises an exception with a ``retriable`` attribute."""
+        ...
+
+
+class Sink(Protocol):
+    """Publishes to Kafka; returns only after the broker acknowledged the message."""
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None: ...
+
+
+class TaggerPort(Protocol):
+    taxonomy_version: str
+
+    def tag(self, title: str | None, text: str, published_at: datetime | None = None) -> Any: ...
+
+
+class AlertRulesPort(Protocol):
+    def alerting(self, result: Any) -> list[Any]: ...
+
+
+# --- outcomes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    event: EnrichedEvent
+    alerts: list[AlertEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    reason: str  # "duplicate", ...
+    article_id: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    stage: str
+    error: BaseException
+    retriable: bool
+
+    @property
+    def message(self) -> str:
+        return str(self.error) or self.error.__class__.__name__
+
+
+Outcome = Enriched | Skipped | Failed
+
+
+@dataclass
+class Ports:
+    extractor: Extractor
+    tagger: TaggerPort
+    alert_rules: AlertRulesPort
+    seen: SeenStore
+    fetcher: PageFetcher | None = None
+
+
+class NoContent(Exception):
+    """A record with no body, no URL and no feed text: nothing to enrich."""
+
+    retriable = False
+
+
+class NotFetched(Exception):
+    retriable = False
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    flag = getattr(exc, "retriable", None)
+    if flag is not None:
+        return bool(flag)
+    return isinstance(exc, (TimeoutError, ConnectionError, OSError))
+
+
+def _feed_text(raw: RawRecord) -> str:
+    """The feed's own text for the entry (content, else summary), as plain text."""
+    entry = raw.entry
+    if entry is None:
+        return ""
+    html = entry.content or entry.summary or ""
+    if not html.strip():
+        return ""
+    if "<" not in html:
+        return html.strip()
+    import lxml.html
+
+    try:
+        tree = lxml.html.fromstring(html)
+    except Exception:  # noqa: BLE001 - malformed fragment: fall back to the raw string
+        return html.strip()
+    for br in tree.iter("br", "p", "div", "li"):
+        br.tail = "\n" + (br.tail or "")
+    return "\n".join(line.strip() for line in tree.text_content().splitlines() if line.strip())
+
+
+# --- the pipeline -------------------------------------------------------------------
+
+
+async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
+                 ) -> tuple[CleanDoc, TextOrigin] | Failed:
+    """Pick the text source and clean it; feed text is the fallback for feed entries."""
+    origin: TextOrigin
+    feed_text = _feed_text(raw)
+    if raw.body is not None:
+        origin = "file" if raw.source.kind in ("seed", "file") else "feed"
+        if raw.entry is None and raw.source.kind == "feed":
+            origin = "record"
+        try:
+            if raw.content_type == "text":
+                return await ports.extractor.clean_text(raw.body), origin
+            return await ports.extractor.clean_html(raw.body, raw.url), origin
+        except CleanError as exc:
+            if feed_text:
+                return CleanDoc(text=feed_text), "feed"
+            return Failed("clean", exc, retriable=False)
+    if raw.url and ports.fetcher is not None:
+        try:
+            html, final_url = await ports.fetcher.fetch_page(raw.url)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if _is_retriable(exc) and not last_attempt:
+                return Failed("fetch", exc, retriable=True)
+            if feed_text:
+                log.info("page not fetched, using the feed's text", extra={
+                    "url": raw.url, "reason": str(exc)})
+                return CleanDoc(text=feed_text), "feed"
+            return Failed("fetch", exc, retriable=_is_retriable(exc))
+        try:
+            return await ports.extractor.clean_html(html, final_url), "page"
+        except CleanError as exc:
+            if feed_text:
+                return CleanDoc(text=feed_text), "feed"
+            return Failed("clean", exc, retriable=False)
+    if feed_text:
+        return CleanDoc(text=feed_text), "feed"
+    return Failed("source", NoContent("record has no body, no fetchable URL and no feed text"),
+                  retriable=False)
+
+
+async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> Outcome:
+    """Raw record -> outcome. Never raises for a bad record; returns :class:`Failed`.
+
+    A retriable page-fetch failure is returned as such unless ``last_attempt``, when a
+    feed entry falls back to the feed's own text instead."""
+    cleaned = await _clean(raw, ports, last_attempt)
+    if isinstance(cleaned, Failed):
+        return cleaned
+    doc, origin = cleaned
+    if not doc.text.strip():
+        return Failed("clean", EmptyContent("no text after cleaning"), retriable=False)
+
+    entry = raw.entry
+    url = raw.url or doc.url
+    title = doc.title or (entry.title if entry else None)
+    authors = doc.authors or (entry.authors if entry else [])
+    published_at = doc.published_at or (entry.published_at if entry else None)
+    aid = article_id(url, doc.text)
+    fp = fingerprint(doc.text)
+
+    try:
+        seen = await ports.seen.get(aid)
+    except Exception as exc:  # noqa: BLE001 - dedup is best effort: duplicates beat loss
+        log.warning("dedup store unavailable, publishing without dedup: %s", exc)
+        seen = None
+    if seen is not None and seen.fingerprint == fp:
+        return Skipped("duplicate", aid)
+    revision = max(entry.revision if entry else 1, (seen.revision + 1) if seen else 1)
+
+    try:
+        result = ports.tagger.tag(title, doc.text, published_at)
+        alerting = ports.alert_rules.alerting(result)
+    except Exception as exc:  # noqa: BLE001 - a tagger bug must not lose the record
+        return Failed("tag", exc, retriable=False)
+
+    event = EnrichedEvent(
+        id=aid,
+        url=url,
+        source=raw.source,
+        title=title,
+        authors=list(authors),
+        published_at=published_at,
+        site_name=doc.site_name,
+        language=doc.language,
+        text=doc.text,
+        text_origin=origin,
+        topics=list(result.topics),
+        countries=list(result.countries),
+        fingerprint=fp,
+        revision=revision,
+        ingested_at=utcnow(),
+        pipeline_version=PIPELINE_VERSION,
+        taxonomy_version=ports.tagger.taxonomy_version,
+    )
+    alerts = [
+        AlertEvent(
+            article_id=aid,
+            topic=t.id,
+            label=t.label,
+            score=t.score,
+            title=title,
+            url=url,
+            published_at=published_at,
+            source=raw.source,
+            countries=event.countries,
+            evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
+            revision=revision,
+            taxonomy_version=event.taxonomy_version,
+        )
+        for t in alerting
+    ]
+    return Enriched(event, alerts)
+
+
+def dead_letter(raw: RawRecord | dict[str, Any], failure: Failed, attempts: int) -> DeadLetter:
+    original = raw.model_dump(mode="json") if isinstance(raw, RawRecord) else raw
+    return DeadLetter(
+        record_id=str(original.get("record_id") or "unknown"),
+        stage=failure.stage,  # type: ignore[arg-type]
+        error_class=failure.error.__class__.__name__,
+        message=failure.message[:2000],
+        retriable=failure.retriable,
+        attempts=attempts,
+        original=original,
+    )
+
+
+@dataclass
+class Stats:
+    """Counters for logs, health and the accounting checks: in = enriched + skipped + dlq."""
+
+    received: int = 0
+    enriched: int = 0
+    alerts: int = 0
+    retries: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    dedup_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "enriched": self.enriched,
+            "alerts": self.alerts,
+            "retries": self.retries,
+            "skipped": dict(self.skipped),
+            "dead_letters": dict(self.dead_letters),
+            "dedup_errors": self.dedup_errors,
+        }
+
+
+class Processor:
+    """Runs :func:`enrich` with bounded retries and delivers the outcome to the sink."""
+
+    def __init__(self, ports: Ports, sink: Sink, *, max_attempts: int = 3,
+                 backoff_s: float = 0.5, publish_retry_cap_s: float = 30.0) -> None:
+        self.ports = ports
+        self.sink = sink
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.publish_retry_cap_s = publish_retry_cap_s
+        self.stats = Stats()
+        self.redis_ok = True
+
+    async def handle(self, raw: RawRecord) -> Outcome:
+        self.stats.received += 1
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await enrich(raw, self.ports,
+                                   last_attempt=attempt >= self.max_attempts)
+            if isinstance(outcome, Failed) and outcome.retriable and attempt < self.max_attempts:
+                self.stats.retries += 1
+                delay = self.backoff_s * 2 ** (attempt - 1)
+                log.warning("retrying record %s after %s failure (%s), attempt %d/%d in %.1fs",
+                            raw.record_id, outcome.stage, outcome.message, attempt,
+                            self.max_attempts, delay)
+                await asyncio.sleep(delay)
+                continue
+            break
+        await self.deliver(raw, outcome, attempt + raw.attempt)
+        return outcome
+
+    async def handle_undecodable(self, payload: bytes, error: Exception) -> None:
+        """A message on articles.raw that is not a valid raw record."""
+        self.stats.received += 1
+        original: dict[str, Any] = {"payload": payload[:65536].decode("utf-8", "replace")}
+        failure = Failed("decode", error, retriable=False)
+        await self._send_dead_letter(dead_letter(original, failure, 1))
+
+    async def deliver(self, raw: RawRecord, outcome: Outcome, attempts: int) -> None:
+        if isinstance(outcome, Skipped):
+            self.stats.skipped[outcome.reason] += 1
+            log.info("skipped record %s (%s) article=%s", raw.record_id, outcome.reason,
+                     outcome.article_id)
+            return
+        if isinstance(outcome, Failed):
+            await self._send_dead_letter(dead_letter(raw, outcome, attempts))
+            return
+        event = outcome.event
+        key = event.id.encode()
+        await self._publish(topics.ENRICHED, key, event.to_json())
+        for alert in outcome.alerts:
+            await self._publish(topics.alert_topic(alert.topic), key, alert.to_json())
+        self.stats.enriched += 1
+        self.stats.alerts += len(outcome.alerts)
+        log.info("enriched %s topics=%s countries=%s alerts=%d title=%r", event.id,
+                 [t.id for t in event.topics], event.countries, len(outcome.alerts), event.title)
+        try:
+            await self.ports.seen.mark(event.id, SeenMark(event.fingerprint, event.revision))
+            if not self.redis_ok:
+                log.warning("dedup store is back")
+            self.redis_ok = True
+        except Exception as exc:  # noqa: BLE001 - a lost seen-mark means a duplicate later
+            self.stats.dedup_errors += 1
+            if self.redis_ok:
+                log.error("dedup store unavailable; publishing without dedup: %s", exc)
+            self.redis_ok = False
+
+    async def _send_dead_letter(self, letter: DeadLetter) -> None:
+        await self._publish(topics.DLQ, letter.record_id.encode(), letter.to_json())
+        self.stats.dead_letters[letter.stage] += 1
+        log.warning("dead letter for record %s: stage=%s %s: %s", letter.record_id,
+                    letter.stage, letter.error_class, letter.message)
+
+    async def _publish(self, topic: str, key: bytes, value: bytes) -> None:
+        """Publish and wait for the ack; while the broker is away, keep trying (capped
+        back-off): the source offset is not committed until this returns."""
+        delay = self.backoff_s or 0.1
+        while True:
+            try:
+                await self.sink.send(topic, key, value)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every publish error is retried
+                log.error("publish to %s failed (%s: %s); retrying in %.1fs", topic,
+                          exc.__class__.__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.publish_retry_cap_s)
