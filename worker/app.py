@@ -15,7 +15,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
-from worker import bootstrap, topics
+from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
 from worker.pipeline import Processor
@@ -77,7 +77,7 @@ class Runtime:
             s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400),
             extractor=self.extractor, fetcher=self.fetcher, tagging=tagging)
         self.processor = Processor(ports, self.sink, max_attempts=s.max_attempts,
-                                   backoff_s=s.retry_backoff_s)
+                                   backoff_s=s.retry_backoff_s, names=s.topic_names)
         self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher,
                                                       self.publish_raw)
         try:
@@ -96,7 +96,7 @@ class Runtime:
             await self.redis.aclose()
 
     async def publish_raw(self, record: RawRecord) -> None:
-        await self.sink.send(topics.RAW, record.record_id.encode(), record.to_json())
+        await self.sink.send(self.settings.topic_names.raw, record.record_id.encode(), record.to_json())
 
     def health(self) -> dict[str, Any]:
         p = self.processor
@@ -133,7 +133,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
     rt = Runtime(s, app)
     app.runtime = rt  # type: ignore[attr-defined]
 
-    raw_topic = app.topic(topics.RAW, key_type=bytes, value_type=bytes,
+    names = s.topic_names
+    raw_topic = app.topic(names.raw, key_type=bytes, value_type=bytes,
                           partitions=s.topic_partitions)
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
@@ -143,8 +144,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
     @app.task
     async def declare_topics() -> None:
         tagger, _ = bootstrap.load_tagging(s)
-        for name in topics.all_topics(tagger.topics):
-            if name != topics.RAW:
+        for name in names.all(tagger.topics):
+            if name != names.raw:
                 await rt.sink.topic(name).maybe_declare()
 
     @app.agent(raw_topic, name="enrich")

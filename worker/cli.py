@@ -29,7 +29,6 @@ from typing import Any
 
 import orjson
 
-from worker import topics
 from worker.settings import ROOT, Settings, get_settings
 
 log = logging.getLogger("worker.cli")
@@ -94,7 +93,7 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise CliError(str(exc)) from exc
     tagger, _ = load_tagging(settings)
-    await kafka_io.ensure_topics(settings, topics.all_topics(tagger.topics))
+    await kafka_io.ensure_topics(settings, settings.topic_names.all(tagger.topics))
     counts: Counter[str] = Counter()
     started = time.monotonic()
     async with kafka_io.producer(settings) as prod:
@@ -106,18 +105,18 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
                     record_id=f"file:{path.name}", stage="source", error_class=exc.reason,
                     message=str(exc), retriable=False, attempts=1,
                     original={**file_facts(path), "source": {"kind": "seed", "name": root.name}})
-                await prod.send_and_wait(topics.DLQ, letter.to_json(), key=letter.record_id.encode())
+                await prod.send_and_wait(settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode())
                 counts["dead-lettered"] += 1
                 if not quiet:
                     _progress(i, len(files), path.name, f"dead letter ({exc.reason})")
                 continue
-            await prod.send_and_wait(topics.RAW, record.to_json(), key=record.record_id.encode())
+            await prod.send_and_wait(settings.topic_names.raw, record.to_json(), key=record.record_id.encode())
             counts["published"] += 1
             if not quiet:
                 _progress(i, len(files), path.name, f"published {record.content_type}")
     took = time.monotonic() - started
-    print(f"replayed {root}: {counts['published']} published to {topics.RAW}, "
-          f"{counts['dead-lettered']} dead-lettered to {topics.DLQ}, "
+    print(f"replayed {root}: {counts['published']} published to {settings.topic_names.raw}, "
+          f"{counts['dead-lettered']} dead-lettered to {settings.topic_names.dlq}, "
           f"{len(ignored)} ignored (not an article format) in {took:.1f}s", file=sys.stderr)
     return 1 if counts["dead-lettered"] else 0
 
@@ -148,7 +147,7 @@ async def _alerts(ids: list[str], settings: Settings, *, from_beginning: bool, a
     unknown = [t for t in ids if t not in known]
     if unknown:
         raise CliError(f"unknown topic id(s): {', '.join(unknown)}; known: {', '.join(known)}")
-    names = [topics.alert_topic(t) for t in (ids or known)]
+    names = [settings.topic_names.alert(t) for t in (ids or known)]
     await kafka_io.ensure_topics(settings, names)
     seen = 0
     deadline = time.monotonic() + timeout_s if timeout_s else None
@@ -179,7 +178,7 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
     from worker import kafka_io
     from worker.events import RawRecord
 
-    msgs = await kafka_io.read_to_end(settings, topics.DLQ)
+    msgs = await kafka_io.read_to_end(settings, settings.topic_names.dlq)
     letters = [orjson.loads(m.value) for m in msgs]
     if stage:
         letters = [d for d in letters if d.get("stage") == stage]
@@ -191,7 +190,7 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
             what = orig.get("url") or orig.get("path") or d.get("record_id")
             print(f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
                   f"{d.get('message')}  [{what}] attempts={d.get('attempts')}")
-    print(f"{len(letters)} dead letter(s) on {topics.DLQ}", file=sys.stderr)
+    print(f"{len(letters)} dead letter(s) on {settings.topic_names.dlq}", file=sys.stderr)
     if not replay:
         return 0
     replayable = []
@@ -203,8 +202,8 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
         replayable.append(rec.model_copy(update={"attempt": rec.attempt + 1}))
     async with kafka_io.producer(settings) as prod:
         for rec in replayable:
-            await prod.send_and_wait(topics.RAW, rec.to_json(), key=rec.record_id.encode())
-    print(f"replayed {len(replayable)} record(s) to {topics.RAW}; "
+            await prod.send_and_wait(settings.topic_names.raw, rec.to_json(), key=rec.record_id.encode())
+    print(f"replayed {len(replayable)} record(s) to {settings.topic_names.raw}; "
           f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
           "source file and replay the folder)", file=sys.stderr)
     return 0
@@ -261,7 +260,7 @@ def _run_local(settings: Settings, seeds: str) -> int:
     from worker.kafka_io import ensure_topics
 
     tagger, _ = load_tagging(settings)
-    asyncio.run(ensure_topics(settings, topics.all_topics(tagger.topics)))
+    asyncio.run(ensure_topics(settings, settings.topic_names.all(tagger.topics)))
     log_dir = ROOT / ".services"
     log_dir.mkdir(exist_ok=True)
     log_path = log_dir / "worker.log"
@@ -318,12 +317,12 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
     from worker.sources.http import Fetcher
 
     tagger, _ = load_tagging(settings)
-    await kafka_io.ensure_topics(settings, topics.all_topics(tagger.topics))
+    await kafka_io.ensure_topics(settings, settings.topic_names.all(tagger.topics))
     redis = make_redis(settings)
     try:
         async with kafka_io.producer(settings) as prod, Fetcher(settings) as fetcher:
             async def publish(record: Any) -> None:
-                await prod.send_and_wait(topics.RAW, record.to_json(),
+                await prod.send_and_wait(settings.topic_names.raw, record.to_json(),
                                          key=record.record_id.encode())
 
             def progress(msg: str) -> None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from worker import __version__, topics
+from worker import __version__
 from worker.clean import CleanDoc, CleanError, EmptyContent
 from worker.dedup import SeenMark, SeenStore, article_id, fingerprint
+from worker.topics import TopicNames
 from worker.events import (
     AlertEvent,
     DeadLetter,
@@ -304,8 +305,10 @@ class Processor:
     """Runs :func:`enrich` with bounded retries and delivers the outcome to the sink."""
 
     def __init__(self, ports: Ports, sink: Sink, *, max_attempts: int = 3,
-                 backoff_s: float = 0.5, publish_retry_cap_s: float = 30.0) -> None:
+                 backoff_s: float = 0.5, publish_retry_cap_s: float = 30.0,
+                 names: TopicNames | None = None) -> None:
         self.ports = ports
+        self.names = names or TopicNames()
         self.sink = sink
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -350,9 +353,9 @@ class Processor:
             return
         event = outcome.event
         key = event.id.encode()
-        await self._publish(topics.ENRICHED, key, event.to_json())
+        await self._publish(self.names.enriched, key, event.to_json())
         for alert in outcome.alerts:
-            await self._publish(topics.alert_topic(alert.topic), key, alert.to_json())
+            await self._publish(self.names.alert(alert.topic), key, alert.to_json())
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
         log.info("enriched %s topics=%s countries=%s alerts=%d title=%r", event.id,
@@ -369,7 +372,7 @@ class Processor:
             self.redis_ok = False
 
     async def _send_dead_letter(self, letter: DeadLetter) -> None:
-        await self._publish(topics.DLQ, letter.record_id.encode(), letter.to_json())
+        await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
         self.stats.dead_letters[letter.stage] += 1
         log.warning("dead letter for record %s: stage=%s %s: %s", letter.record_id,
                     letter.stage, letter.error_class, letter.message)

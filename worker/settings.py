@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.topics import TopicNames
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +31,8 @@ class Settings(BaseSettings):
 
     # --- faust ----------------------------------------------------------------
     app_id: str = "diplomacy-ingest"
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$",
+                              description="namespace for every topic name, e.g. 'staging.'")
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = "127.0.0.1"
@@ -90,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def feeds_path(self) -> Path:
         return self.feeds_file or self.configs_dir / "feeds.yaml"
+
+    @property
+    def topic_names(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
 
     def as_dict(self) -> dict[str, Any]:
         """Settings for logs and ``health``: secrets redacted, URLs without passwords."""

@@ -1,0 +1,24 @@
+from worker.dedup import article_id, canonical_url, fingerprint
+
+
+def test_canonical_url_drops_tracking_and_fragment_and_sorts_query():
+    assert canonical_url("HTTPS://Example.COM/a/b?z=1&utm_source=rss&a=2#top") == \
+        "https://example.com/a/b?a=2&z=1"
+
+
+def test_article_id_is_stable_across_schemes_and_tracking():
+    a = article_id("http://example.com/story?utm_medium=x", "")
+    b = article_id("https://example.com/story", "other text")
+    assert a == b and len(a) == 32
+    assert article_id("https://example.com/other", "") != a
+
+
+def test_article_id_without_url_hashes_normalised_text():
+    assert article_id(None, "Hello   World\n") == article_id(None, "hello world")
+    assert article_id(None, "hello world") != article_id(None, "hello there")
+    assert article_id(None, "x") != article_id("x", "")  # url and text ids never collide
+
+
+def test_fingerprint_ignores_whitespace_and_case_only():
+    assert fingerprint("A  b\nc") == fingerprint("a b c")
+    assert fingerprint("a b c") != fingerprint("a b d")
