@@ -516,7 +516,8 @@ def ensure_kafka_jars(kafka_home: Path = KAFKA_HOME) -> Path:
         tmp = kafka_home / f"libs.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         argv = [
-            mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+            mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM),
+            "dependency:copy-dependencies",
             "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
         ]  # fmt: skip
         _say(f"fetching Apache Kafka {KAFKA_VERSION} jars with Maven into {libs} (once)")
@@ -609,8 +610,6 @@ def start_kafka(
             _wait_ready(KAFKA, pid, rec_port, timeout, _kafka_logs(state_dir))
             return ServiceInfo("kafka", pid, rec_port, reused=True)
 
-        libs = ensure_kafka_jars(kafka_home)
-        java = _java()
         port = port if port is not None else _int(conf.get("port"))
         controller_port = (
             controller_port if controller_port is not None else _int(conf.get("controller_port"))
@@ -620,6 +619,8 @@ def start_kafka(
         if controller_port is None or controller_port == port:
             controller_port = picked[1] if picked[1] != port else picked[0]
         _check_ports_free("kafka", {"client": port, "controller": controller_port}, state_dir)
+        libs = ensure_kafka_jars(kafka_home)
+        java = _java()
 
         work = KAFKA.work_dir(state_dir)
         data = work / "data"
@@ -695,11 +696,11 @@ def start_redis(
             _wait_ready(REDIS, pid, rec_port, timeout, logs)
             return ServiceInfo("redis", pid, rec_port, reused=True)
 
-        ensure_system_packages(["redis-server"])
-        redis_server = shutil.which("redis-server") or "redis-server"
         port = port if port is not None else _int(conf.get("port"))
         port = port if port is not None else free_port()
         _check_ports_free("redis", {"client": port}, state_dir)
+        ensure_system_packages(["redis-server"])
+        redis_server = shutil.which("redis-server") or "redis-server"
         work.mkdir(parents=True, exist_ok=True)
         _write_json(REDIS.conf_file(state_dir), {"port": port})
         argv = [
@@ -825,6 +826,33 @@ def start_services(
     state_dir = Path(state_dir).resolve()
     ensure_system_packages()
     ensure_kafka_jars()
+    # Free ports are only free until someone binds them (parallel test sessions): when
+    # this call picked them itself, a clash is retried on fresh ports.
+    auto = kafka_port is None and redis_port is None
+    auto = auto and not any(s.conf_file(state_dir).exists() for s in (KAFKA, REDIS))
+    attempts = 3 if auto else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_pair(state_dir, kafka_port, redis_port, timeout, tie_to_parent)
+        except DevServicesError as exc:
+            clash = "Address already in use" in str(exc) or "in use by another" in str(exc)
+            if not (clash and attempt < attempts):
+                raise
+            _say(f"port clash on attempt {attempt}; retrying on fresh ports")
+            stop_services(state_dir)
+            for spec in (KAFKA, REDIS):  # a fresh start: forget ports, data and logs
+                spec.conf_file(state_dir).unlink(missing_ok=True)
+                shutil.rmtree(spec.work_dir(state_dir), ignore_errors=True)
+    raise AssertionError("unreachable")
+
+
+def _start_pair(
+    state_dir: Path,
+    kafka_port: int | None,
+    redis_port: int | None,
+    timeout: float,
+    tie_to_parent: bool,
+) -> Services:
     redis = start_redis(state_dir, redis_port, timeout=timeout, tie_to_parent=tie_to_parent)
     try:
         kafka = start_kafka(state_dir, kafka_port, timeout=timeout, tie_to_parent=tie_to_parent)
@@ -898,7 +926,12 @@ def _cli(argv: Sequence[str] | None = None) -> int:
             ensure_kafka_jars()
             redis = start_redis(state_dir, redis_port, timeout=args.timeout)
             _say(f"redis: {_reused_note(redis)}: pid {redis.pid} on {HOST}:{redis.port}")
-            kafka = start_kafka(state_dir, kafka_port, timeout=args.timeout)
+            try:
+                kafka = start_kafka(state_dir, kafka_port, timeout=args.timeout)
+            except DevServicesError:
+                if not redis.reused:
+                    stop_redis(state_dir)
+                raise
             _say(f"kafka: {_reused_note(kafka)}: pid {kafka.pid} on {HOST}:{kafka.port}")
             svc = Services(state_dir, kafka.port, kafka.pid, redis.port, redis.pid)
             _say(f"up in {time.monotonic() - t0:.1f}s; state and logs in {state_dir}")
