@@ -65,7 +65,7 @@ class PoolExtractor:
 
     def warm_up(self) -> None:
         """Start the pool's processes now (they import trafilatura once)."""
-        self._get_pool().submit(clean.clean_text, "warm up").result(timeout=120)
+        self._get_pool().submit(clean.warm_up).result(timeout=120)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -92,12 +92,20 @@ def make_extractor(settings: Settings) -> InlineExtractor | PoolExtractor:
 def make_redis(settings: Settings) -> Any:
     """A redis.asyncio client with timeouts, so a Redis outage is an error, not a hang."""
     import redis.asyncio as aioredis
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
 
+    # A pooled connection that went stale (Redis restarted) fails once, then reconnects:
+    # two quick retries hide that, while a Redis that is really down still fails fast.
     return aioredis.from_url(
         settings.redis_url.get_secret_value(),
         socket_connect_timeout=2.0,
         socket_timeout=2.0,
         health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
 
