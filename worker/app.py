@@ -72,6 +72,8 @@ class Runtime:
         tagging = bootstrap.load_tagging(s)
         self.redis = bootstrap.make_redis(s)
         self.extractor = bootstrap.make_extractor(s)
+        if hasattr(self.extractor, "warm_up"):  # start the pool before the first record
+            await asyncio.to_thread(self.extractor.warm_up)
         self.fetcher = await bootstrap.open_fetcher(s)
         ports = bootstrap.build_ports(
             s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400),

@@ -159,15 +159,67 @@ def faust_credentials(settings: Settings) -> Any:
     return None
 
 
-async def open_fetcher(settings: Settings) -> Any:
+class HttpPageFetcher:
+    """The enrichment agent's page fetcher: the feeds' :class:`Fetcher` (timeouts, size cap,
+    redirect limit, per-host limit, address guard), decoded with :func:`clean.decode_bytes`."""
+
+    def __init__(self, fetcher: Any) -> None:
+        self._fetcher = fetcher
+
+    @classmethod
+    async def open(cls, settings: Settings) -> HttpPageFetcher:
+        from worker.sources.http import Fetcher
+
+        fetcher = Fetcher(settings)
+        await fetcher.__aenter__()
+        return cls(fetcher)
+
+    @property
+    def fetcher(self) -> Any:
+        return self._fetcher
+
+    async def fetch_page(self, url: str) -> tuple[str, str]:
+        from worker.sources.http import ACCEPT_HTML
+
+        res = await self._fetcher.get(url, accept=ACCEPT_HTML)
+        return clean.decode_bytes(res.body, res.charset), str(res.url)
+
+    async def close(self) -> None:
+        await self._fetcher.__aexit__(None, None, None)
+
+
+class ScheduledPolling:
+    """The leader's feed polling: feeds.yaml validated at start, due feeds polled each tick."""
+
+    def __init__(self, poller: Any, feeds: list[Any]) -> None:
+        self.poller = poller
+        self.feeds = feeds
+        self.last_results: list[Any] = []
+
+    async def poll_due_once(self) -> list[Any]:
+        if not self.feeds:
+            return []
+        self.last_results = await self.poller.poll_due(self.feeds)
+        for r in self.last_results:
+            if r.status == "error":
+                log.warning("feed poll failed: %s", r.summary())
+            elif r.new or r.updated:
+                log.info("feed poll: %s", r.summary())
+        return self.last_results
+
+
+async def open_fetcher(settings: Settings) -> HttpPageFetcher:
     """The page fetcher with the project's HTTP hygiene (timeouts, size cap, address guard)."""
-    from worker.sources.http import PageFetcherAdapter
-
-    return await PageFetcherAdapter.open(settings)
+    return await HttpPageFetcher.open(settings)
 
 
-async def make_feed_poller(settings: Settings, redis: Any, fetcher: Any, publish: Any) -> Any:
-    """The leader's feed poller, or None when no feeds file exists."""
-    from worker.sources.feeds import ScheduledPolling
+async def make_feed_poller(settings: Settings, redis: Any, fetcher: HttpPageFetcher,
+                           publish: Any) -> ScheduledPolling:
+    """Feeds from feeds.yaml (validated now: a bad file stops the start with its problems);
+    no file means no feeds."""
+    from worker.sources.feeds import FeedPoller, load_feeds
 
-    return await ScheduledPolling.create(settings, redis, fetcher, publish)
+    path = settings.feeds_path
+    feeds = load_feeds(path) if path.exists() else []
+    log.info("%d feed(s) from %s", len(feeds), path)
+    return ScheduledPolling(FeedPoller(settings, redis, fetcher.fetcher, publish), feeds)

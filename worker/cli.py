@@ -296,13 +296,17 @@ async def _feeds(settings: Settings) -> int:
     from worker.bootstrap import make_redis
     from worker.sources.feeds import feed_status
 
+    from worker.sources.feeds import FeedsConfigError
+
     redis = make_redis(settings)
     try:
         rows = await feed_status(settings, redis)
+    except FeedsConfigError as exc:
+        raise CliError(str(exc)) from exc
     finally:
         await redis.aclose()
     for r in rows:
-        print(f"{r['name']:<24} {r.get('status') or 'never polled':<13} "
+        print(f"{r['name']:<24} {r.get('last_status') or 'never polled':<13} "
               f"last={r.get('last_poll_at') or '-'} next={r.get('next_poll_at') or 'due'} "
               f"errors={r.get('consecutive_errors', 0)} {r['url']}"
               + (f"\n    last error: {r['last_error']}" if r.get("last_error") else ""))
@@ -313,14 +317,13 @@ async def _feeds(settings: Settings) -> int:
 async def _poll(settings: Settings, refs: list[str]) -> int:
     from worker import kafka_io
     from worker.bootstrap import load_tagging, make_redis
-    from worker.sources.feeds import poll_once
-    from worker.sources.http import Fetcher
+    from worker.sources.feeds import FeedsConfigError, poll_once
 
     tagger, _ = load_tagging(settings)
     await kafka_io.ensure_topics(settings, settings.topic_names.all(tagger.topics))
     redis = make_redis(settings)
     try:
-        async with kafka_io.producer(settings) as prod, Fetcher(settings) as fetcher:
+        async with kafka_io.producer(settings) as prod:
             async def publish(record: Any) -> None:
                 await prod.send_and_wait(settings.topic_names.raw, record.to_json(),
                                          key=record.record_id.encode())
@@ -328,16 +331,14 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
             def progress(msg: str) -> None:
                 print(msg, file=sys.stderr, flush=True)
 
-            results = await poll_once(settings, refs, publish, redis, progress,
-                                      fetcher=fetcher)
+            results = await poll_once(settings, refs, publish, redis, progress)
+    except FeedsConfigError as exc:
+        raise CliError(str(exc)) from exc
     finally:
         await redis.aclose()
     failed = [r for r in results if r.status == "error"]
     for r in results:
-        if r.status == "error":
-            print(f"FAILED {r.feed}: {r.error}")
-        else:
-            print(f"{r.feed}: {r.status}, {r.new} new, {r.updated} updated")
+        print(r.summary() if r.ok else f"FAILED {r.summary()}")
     print(f"polled {len(results)} feed(s): {len(results) - len(failed)} ok, "
           f"{len(failed)} failed", file=sys.stderr)
     return 1 if failed else 0
