@@ -1,0 +1,154 @@
+"""Seed files through a real worker process, a real Kafka broker and a real Redis.
+
+Outputs are read with kcat (librdkafka), a client independent of the worker's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from worker.events import AlertEvent, DeadLetter, EnrichedEvent
+from worker.sources.seeds import list_seed_files
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = "000_f06541f7bef2d985.txt"
+SEED_TOPICS = {"arms-control", "nonproliferation", "leader-contact", "negotiations",
+               "pandemic", "trade", "diplomatic-relations"}
+NOT_SEED_TOPICS = {"sanctions", "armed-conflict", "peace-process", "alliances",
+                   "territorial-disputes"}
+
+
+@pytest.fixture(scope="module")
+def spine(kafka_bootstrap, redis_url, tmp_path_factory):
+    """One worker for the module; seeds/ replayed once."""
+    from tests.integration.conftest import make_worker_env
+
+    w = make_worker_env(kafka_bootstrap, redis_url, tmp_path_factory.mktemp("spine"))
+    proc = w.start_worker()
+    n_files = len(list_seed_files(ROOT / "seeds")[0])
+    res = w.cli("replay", str(ROOT / "seeds"), check=True)
+    enriched = w.wait_for("articles.enriched", n_files, proc=proc)
+    yield w, proc, res, enriched, n_files
+    assert w.stop(proc) is not None
+
+
+def _seed_event(enriched):
+    for m in enriched:
+        if m["value"]["title"] == "Putin, Trump discuss arms, virus":
+            return m
+    pytest.fail(f"no seed event among {[m['value']['title'] for m in enriched]}")
+
+
+def test_replay_prints_progress_and_summary(spine):
+    _, _, res, _, n_files = spine
+    assert f"{SEED} ... published text" in res.stderr
+    assert f"{n_files} published to" in res.stderr
+
+
+def test_seed_enriched_event_field_by_field(spine):
+    w, _, _, enriched, _ = spine
+    msg = _seed_event(enriched)
+    ev = msg["value"]
+    EnrichedEvent.model_validate(ev)  # the contract
+    assert msg["key"] == ev["id"] and len(ev["id"]) == 32
+    assert ev["url"] is None
+    assert ev["source"] == {"kind": "seed", "name": "seeds", "feed_url": None}
+    assert ev["authors"] == ["Ren Qi"]
+    assert ev["site_name"] == "China Daily"
+    assert datetime.fromisoformat(ev["published_at"]).isoformat() == "2020-07-25T07:45:00+08:00"
+    assert ev["language"] == "en"
+    assert ev["text"].startswith("Russian President Vladimir Putin and his US counterpart")
+    assert ev["text"].rstrip().endswith("Xinhua contributed to the story.")
+    for junk in ("Global Edition", "BACK TO THE TOP", "Copyright", "Registration Number",
+                 "xi's moments", "Home | Europe"):
+        assert junk not in ev["text"]
+    ids = {t["id"] for t in ev["topics"]}
+    assert SEED_TOPICS <= ids and not (ids & NOT_SEED_TOPICS)
+    assert ids == SEED_TOPICS
+    assert {"RU", "US", "CN", "IR", "AT"} <= set(ev["countries"])
+    for t in ev["topics"]:
+        assert t["iptc"].startswith("medtop:") and 0 < t["score"] <= 1 and t["evidence"]
+        for e in t["evidence"]:
+            field_text = ev["text"] if e["field"] == "text" else ev["title"]
+            assert field_text[e["start"]:e["end"]] == e["term"]
+            assert e["term"] in e["sentence"]
+    assert ev["schema_version"] == 1 and ev["taxonomy_version"] and ev["pipeline_version"]
+    assert ev["text_origin"] == "file" and ev["revision"] == 1
+    assert datetime.fromisoformat(ev["ingested_at"]).tzinfo is not None
+
+
+def test_arms_control_alert_read_by_kcat(spine):
+    w, proc, _, enriched, _ = spine
+    seed = _seed_event(enriched)["value"]
+    alerts = w.wait_for("alerts.arms-control", 1, proc=proc)
+    mine = [a for a in alerts if a["value"]["article_id"] == seed["id"]]
+    assert len(mine) == 1
+    alert = mine[0]
+    AlertEvent.model_validate(alert["value"])
+    assert alert["key"] == seed["id"]
+    a = alert["value"]
+    assert a["topic"] == "arms-control" and a["title"] == seed["title"]
+    assert a["published_at"] == seed["published_at"] and "RU" in a["countries"]
+    assert any("arms control" in s.lower() for s in a["evidence"])
+    # non-diplomacy pages in seeds/ get no alert for topics they are not about
+    assert not w.kcat("alerts.territorial-disputes") or all(
+        m["value"]["article_id"] != seed["id"] for m in w.kcat("alerts.territorial-disputes"))
+
+
+def test_alerts_command_prints_the_seed_alert(spine):
+    w, _, _, _, _ = spine
+    res = w.cli("alerts", "arms-control", "--from-beginning", "--max", "1", "--timeout", "60",
+                check=True)
+    assert "[arms-control" in res.stdout and "Putin, Trump discuss arms, virus" in res.stdout
+
+
+def test_second_replay_publishes_no_duplicate(spine):
+    w, proc, _, enriched, n_files = spine
+    before = len(enriched)
+    w.cli("replay", "-q", str(ROOT / "seeds"), check=True)
+    stats = w.wait_stats(lambda s: s["received"] >= 2 * n_files)
+    assert stats["skipped"].get("duplicate", 0) >= n_files
+    assert len(w.kcat("articles.enriched")) == before
+
+
+def test_broken_files_end_as_dead_letters(spine, tmp_path):
+    w, proc, _, _, _ = spine
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "001_binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" + bytes(range(256)) * 8)
+    (folder / "002_empty_page.html").write_text("<html><body><nav>Home</nav></body></html>")
+    shutil.copy(ROOT / "seeds" / SEED, folder / "003_good.txt")
+    before = len(w.kcat("articles.dlq"))
+    res = w.cli("replay", str(folder))
+    assert res.returncode == 1  # a file was dead-lettered: the exit status says so
+    assert "001_binary.txt ... dead letter (binary)" in res.stderr
+    dlq = w.wait_for("articles.dlq", before + 2, proc=proc)[before:]
+    by_stage = {m["value"]["stage"]: m["value"] for m in dlq}
+    for d in by_stage.values():
+        DeadLetter.model_validate(d)
+    assert by_stage["source"]["error_class"] == "binary"
+    assert by_stage["source"]["original"]["path"].endswith("001_binary.txt")
+    assert by_stage["clean"]["error_class"] == "EmptyContent"
+    assert by_stage["clean"]["original"]["path"] == "002_empty_page.html"
+    assert by_stage["clean"]["original"]["body"].startswith("<html>")
+    assert proc.poll() is None  # the worker kept running
+
+
+def test_garbage_on_raw_topic_is_dead_lettered(spine):
+    w, proc, _, _, _ = spine
+    import subprocess
+
+    before = len(w.kcat("articles.dlq"))
+    subprocess.run(["kcat", "-b", w.bootstrap, "-P", "-t", w.topic("articles.raw"), "-k", "junk"],
+                   input=b"this is not a record", check=True, timeout=30)
+    dlq = w.wait_for("articles.dlq", before + 1, proc=proc)
+    d = dlq[-1]["value"]
+    assert d["stage"] == "decode" and d["original"]["payload"] == "this is not a record"
+    health = w.health()
+    assert health and health["status"] == "ok"
+    assert json.dumps(health).count("decode") >= 1
