@@ -1,0 +1,113 @@
+"""`python -m worker eval`: metrics on the labelled dev set, output format, input errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from worker.evaluate import compute_metrics, evaluate_file, main, parse_date
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
+
+# Regression floors: what the tagger reaches on the dev set minus 0.02 (see the report in
+# `python -m worker eval tests/data/diplomacy-dev.jsonl`). Raise them when the tagger improves.
+TOPIC_MICRO_F1 = 0.83
+TOPIC_MACRO_F1 = 0.81
+COUNTRY_MICRO_F1 = 0.94
+PER_TOPIC_F1 = 0.70  # for every topic with >= 5 gold articles
+
+
+@pytest.fixture(scope="module")
+def dev_metrics() -> dict:  # type: ignore[type-arg]
+    return evaluate_file(DEV)
+
+
+def test_dev_set_regression_floor(dev_metrics: dict) -> None:  # type: ignore[type-arg]
+    assert dev_metrics["articles"] == 260
+    topics = dev_metrics["topics"]
+    assert topics["micro"]["f1"] >= TOPIC_MICRO_F1
+    assert topics["macro"]["f1"] >= TOPIC_MACRO_F1
+    assert dev_metrics["countries"]["micro"]["f1"] >= COUNTRY_MICRO_F1
+    weak = {
+        name: round(m["f1"], 3)
+        for name, m in topics["per_label"].items()
+        if m["support"] >= 5 and m["f1"] < PER_TOPIC_F1
+    }
+    assert not weak, f"topics under {PER_TOPIC_F1} F1: {weak}"
+
+
+def test_compute_metrics() -> None:
+    m = compute_metrics([["a", "b"], ["a"], []], [["a"], ["a", "c"], ["b"]], ["a", "b", "c"])
+    a, b, c = (m["per_label"][k] for k in "abc")
+    assert (a["tp"], a["fp"], a["fn"], a["f1"]) == (2, 0, 0, 1.0)
+    assert (b["tp"], b["fp"], b["fn"], b["f1"]) == (0, 1, 1, 0.0)
+    assert (c["tp"], c["fp"], c["support"]) == (0, 1, 0)
+    assert m["micro"]["precision"] == pytest.approx(2 / 4)
+    assert m["micro"]["recall"] == pytest.approx(2 / 3)
+    assert m["macro"]["f1"] == pytest.approx(0.5)  # over labels with support: a and b
+
+
+def test_cli_output_format(tmp_path: Path) -> None:
+    src = tmp_path / "tiny.jsonl"
+    rows = [
+        {"id": "a1", "title": "EU imposes sanctions on Russia",
+         "text": "The European Union imposed new sanctions on Russia on Monday.",
+         "date": "2022-03-01", "topics": ["sanctions"], "countries": ["RU"]},
+        {"id": "a2", "title": "Council fixes roads", "text": "The council fixed the roads.",
+         "date": "Tue, 18 Aug 2026 05:12:57 +0000", "topics": [], "countries": []},
+    ]  # fmt: skip
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(src)], stdout=out, stderr=err) == 0
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert lines == [
+        {"id": "a1", "topics": ["sanctions"], "countries": ["RU"]},
+        {"id": "a2", "topics": [], "countries": []},
+    ]
+    table = err.getvalue()
+    assert "sanctions" in table and "micro avg" in table and "macro avg" in table
+    assert "countries micro" in table
+
+
+def test_cli_without_gold_prints_no_table(tmp_path: Path) -> None:
+    src = tmp_path / "unlabelled.jsonl"
+    src.write_text(json.dumps({"id": 7, "title": None, "text": "Nothing here."}) + "\n", "utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(src)], stdout=out, stderr=err) == 0
+    assert json.loads(out.getvalue()) == {"id": "7", "topics": [], "countries": []}
+    assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "a", "text": "ok"}\n{"id": "b", "text": \n', "line 2: not valid JSON"),
+        ('{"id": "a", "text": "ok"}\n{"id": "b"}\n', "line 2: missing text"),
+        ('["not", "an", "object"]\n', "line 1: expected a JSON object"),
+        ('{"id": "a", "text": "ok", "topics": "trade"}\n', "line 1: 'topics' must be a list"),
+        ('{"id": "a", "text": "ok", "date": "yesterday"}\n', "line 1: unrecognised date"),
+    ],
+)
+def test_cli_malformed_lines(tmp_path: Path, content: str, message: str) -> None:
+    src = tmp_path / "bad.jsonl"
+    src.write_text(content, encoding="utf-8")
+    err = io.StringIO()
+    assert main([str(src)], stdout=io.StringIO(), stderr=err) == 2
+    assert message in err.getvalue()
+
+
+def test_cli_missing_file(tmp_path: Path) -> None:
+    err = io.StringIO()
+    assert main([str(tmp_path / "nope.jsonl")], stdout=io.StringIO(), stderr=err) == 2
+    assert "file not found" in err.getvalue()
+
+
+def test_parse_date() -> None:
+    assert parse_date("2020-07-25").year == 2020  # type: ignore[union-attr]
+    assert parse_date("2020-07-25T10:00:00Z").tzinfo is not None  # type: ignore[union-attr]
+    assert parse_date("Sat, 22 Aug 2026 18:04:52 +0000").month == 8  # type: ignore[union-attr]
+    assert parse_date(None) is None and parse_date("") is None
