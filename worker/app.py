@@ -136,8 +136,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
     app.runtime = rt  # type: ignore[attr-defined]
 
     names = s.topic_names
+    # internal=True: faust creates the source topic before it subscribes (otherwise a
+    # fresh cluster leaves the agent without partitions until the next metadata refresh)
     raw_topic = app.topic(names.raw, key_type=bytes, value_type=bytes,
-                          partitions=s.topic_partitions)
+                          partitions=s.topic_partitions, internal=True)
 
     @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
     async def _on_shutdown(app: faust.App, **kwargs: Any) -> None:

@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     fetch_allow_networks: str = Field(
         default="", description="comma-separated CIDRs exempt from the private-address guard"
     )
-    user_agent: str = "diplomacy-ingest-worker/0.1 (+https://example.invalid/diplomacy-ingest)"
+    user_agent: str = Field(
+        default="diplomacy-ingest-worker/0.1 (news monitoring; python-aiohttp)",
+        description="sent on every request; add a contact URL or e-mail for your deployment")
 
     # --- feeds ------------------------------------------------------------------
     feeds_file: Path | None = None

@@ -149,6 +149,8 @@ class WorkerEnv:
 def make_worker_env(kafka_bootstrap: str, redis_url: str, tmp: Path, **extra: str) -> WorkerEnv:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     port = free_port()
+    feeds = tmp / "feeds.yaml"  # no feeds unless a test serves its own: never the internet
+    feeds.write_text("feeds: []\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
     env.update({
         "WORKER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -160,6 +162,7 @@ def make_worker_env(kafka_bootstrap: str, redis_url: str, tmp: Path, **extra: st
         "WORKER_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
         "WORKER_RETRY_BACKOFF_S": "0.1",
         "WORKER_POLL_TICK_S": "1",
+        "WORKER_FEEDS_FILE": str(feeds),
         "WORKER_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     })
