@@ -76,7 +76,7 @@ class Runtime:
             await asyncio.to_thread(self.extractor.warm_up)
         self.fetcher = await bootstrap.open_fetcher(s)
         ports = bootstrap.build_ports(
-            s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400),
+            s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400, s.topic_prefix),
             extractor=self.extractor, fetcher=self.fetcher, tagging=tagging)
         self.processor = Processor(ports, self.sink, max_attempts=s.max_attempts,
                                    backoff_s=s.retry_backoff_s, names=s.topic_names)

@@ -85,13 +85,14 @@ class MemorySeenStore:
 
 
 class RedisSeenStore:
-    """``seen:<id>`` -> hash {fp, rev}, with a TTL so the set does not grow for ever."""
+    """``<namespace>seen:<id>`` -> hash {fp, rev}, with a TTL so the set does not grow for
+    ever. The namespace is the topic prefix: two deployments sharing a Redis (staging and
+    production) do not deduplicate against each other."""
 
-    prefix = "seen:"
-
-    def __init__(self, redis, ttl_s: int) -> None:  # redis: redis.asyncio.Redis
+    def __init__(self, redis, ttl_s: int, namespace: str = "") -> None:  # redis.asyncio.Redis
         self._redis = redis
         self._ttl = ttl_s
+        self.prefix = f"{namespace}seen:"
 
     async def get(self, article_id: str) -> SeenMark | None:
         raw = await self._redis.hgetall(self.prefix + article_id)

@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from worker.events import FeedEntry, RawRecord, Source
 from worker.settings import Settings
 from worker.sources.feedparse import FeedParseError, ParsedEntry, parse_feed
-from worker.sources.feedstate import FeedState, FeedStateStore, SeenEntry
+from worker.sources.feedstate import KEY_PREFIX, FeedState, FeedStateStore, SeenEntry
 from worker.sources.http import ACCEPT_FEED, Fetcher, FetchError, HTTPStatusError, safe_url
 
 log = logging.getLogger(__name__)
@@ -402,7 +402,7 @@ class FeedPoller:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
-        self._store = FeedStateStore(redis)
+        self._store = FeedStateStore(redis, settings.topic_prefix + KEY_PREFIX)
         self._fetcher = fetcher
         self._publish = publish
         self._clock = clock
@@ -743,7 +743,7 @@ async def feed_status(settings: Settings, redis: Redis) -> list[dict[str, Any]]:
     with its state. Times are ISO 8601 UTC; URLs without credentials."""
     path = settings.feeds_path
     configured = load_feeds(path) if path.exists() else []
-    store = FeedStateStore(redis)
+    store = FeedStateStore(redis, settings.topic_prefix + KEY_PREFIX)
     names = [f.name for f in configured]
     extra = [n for n in await store.names() if n not in set(names)]
     states = await store.load_many([*names, *extra])
