@@ -1,0 +1,76 @@
+"""The command line without services: tag, errors that are one line, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "seeds" / "000_f06541f7bef2d985.txt"
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    e = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env=e)
+
+
+def test_tag_prints_one_event_per_input_in_order_and_errors_on_stderr(tmp_path):
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    res = run("tag", str(SEED), str(tmp_path / "missing.html"), str(binary),
+              str(ROOT / "seeds" / "010_nytimes-1.html"))
+    assert res.returncode == 1
+    events = [orjson.loads(line) for line in res.stdout.splitlines()]
+    assert [e["title"] for e in events][0] == "Putin, Trump discuss arms, virus"
+    assert len(events) == 2 and "Sudan" in events[1]["title"]
+    assert events[0]["source"]["kind"] == "file"
+    errors = res.stderr.strip().splitlines()
+    assert len(errors) == 2 and "Traceback" not in res.stderr
+    assert "missing.html: no such file" in errors[0]
+    assert "photo.txt" in errors[1] and "not a text or HTML file" in errors[1]
+
+
+def test_tag_seed_carries_the_taxonomy_topics():
+    res = run("tag", str(SEED))
+    assert res.returncode == 0, res.stderr
+    event = orjson.loads(res.stdout)
+    assert {t["id"] for t in event["topics"]} == {
+        "arms-control", "nonproliferation", "leader-contact", "negotiations", "pandemic",
+        "trade", "diplomatic-relations"}
+    assert event["published_at"] == "2020-07-25T07:45:00+08:00"
+
+
+def test_broker_that_does_not_answer_is_one_clear_line(tmp_path):
+    (tmp_path / "a.txt").write_text("x" * 300)
+    res = run("replay", str(tmp_path), env={"WORKER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert res.returncode == 3
+    assert "Traceback" not in res.stderr
+    assert "cannot reach Kafka at 127.0.0.1:1" in res.stderr
+
+
+def test_replay_of_a_missing_folder_and_unknown_alert_topic():
+    res = run("replay", "/nonexistent/folder")
+    assert res.returncode == 2 and "no such folder" in res.stderr
+    res = run("alerts", "not-a-topic")
+    assert res.returncode == 2 and "unknown topic id(s): not-a-topic" in res.stderr
+
+
+def test_invalid_feeds_file_is_reported_without_traceback(tmp_path):
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - name: x\n    url: ftp://example.com/feed\n")
+    res = run("feeds", env={"WORKER_FEEDS_FILE": str(bad),
+                            "WORKER_REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "feeds[0]" in res.stderr
+
+
+def test_health_without_a_worker_is_a_clear_error():
+    res = run("health", env={"WORKER_WEB_PORT": "1"})
+    assert res.returncode == 2 and "no worker answering" in res.stderr
