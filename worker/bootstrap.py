@@ -130,8 +130,8 @@ def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         kw["ssl_context"] = ssl.create_default_context(
             cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-    if settings.kafka_sasl_mechanism:
-        kw["sasl_mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_security_protocol.startswith("SASL"):
+        kw["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
         kw["sasl_plain_username"] = settings.kafka_sasl_username
         kw["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
                                      if settings.kafka_sasl_password else None)
