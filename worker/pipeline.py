@@ -170,6 +170,10 @@ async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
     if raw.url and ports.fetcher is not None:
         try:
             html, final_url = await ports.fetcher.fetch_page(raw.url)
+        except CleanError as exc:  # fetched, but not text (binary, undecodable, too large)
+            if feed_text:
+                return CleanDoc(text=feed_text), "feed"
+            return Failed("decode", exc, retriable=False)
         except Exception as exc:  # noqa: BLE001 - classified below
             if _is_retriable(exc) and not last_attempt:
                 return Failed("fetch", exc, retriable=True)
