@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -22,6 +24,29 @@ from worker.pipeline import Processor
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("worker.app")
+
+
+class BoundedShutdownWorker(faust.Worker):
+    """faust's worker with a bound on shutdown.
+
+    SIGTERM normally stops the consumer, flushes and exits in a few seconds. When the
+    broker is gone, faust can wait on it for ever; after ``WORKER_SHUTDOWN_TIMEOUT_S``
+    this exits anyway. Nothing is lost: records not yet committed are redelivered.
+    """
+
+    async def on_stop(self) -> None:
+        timeout = getattr(self.app, "shutdown_timeout_s", 30.0)
+
+        def force_exit() -> None:
+            log.error("shutdown took longer than %.0fs; exiting now (uncommitted records "
+                      "will be redelivered to the next worker)", timeout)
+            logging.shutdown()
+            os._exit(1)
+
+        timer = threading.Timer(timeout, force_exit)
+        timer.daemon = True
+        timer.start()
+        await super().on_stop()
 
 
 class FaustSink:
@@ -131,7 +156,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         logging_config=None,
+        Worker=BoundedShutdownWorker,
     )
+    app.shutdown_timeout_s = s.shutdown_timeout_s  # type: ignore[attr-defined]
     rt = Runtime(s, app)
     app.runtime = rt  # type: ignore[attr-defined]
 

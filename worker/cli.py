@@ -268,6 +268,11 @@ def _run_local(settings: Settings, seeds: str) -> int:
     with log_path.open("ab") as logf:
         proc = subprocess.Popen([sys.executable, "-m", "worker", "worker"], stdout=logf,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+    def _terminate(signum: int, frame: Any) -> None:  # SIGTERM/SIGHUP: stop like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     try:
         _wait_healthy(settings, proc, log_path)
         print(f"worker up (pid {proc.pid}); replaying {seeds} ...", file=sys.stderr, flush=True)
@@ -294,9 +299,7 @@ def _run_local(settings: Settings, seeds: str) -> int:
 
 async def _feeds(settings: Settings) -> int:
     from worker.bootstrap import make_redis
-    from worker.sources.feeds import feed_status
-
-    from worker.sources.feeds import FeedsConfigError
+    from worker.sources.feeds import FeedsConfigError, feed_status
 
     redis = make_redis(settings)
     try:

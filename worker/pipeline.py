@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from worker import __version__
 from worker.clean import CleanDoc, CleanError, EmptyContent
 from worker.dedup import SeenMark, SeenStore, article_id, fingerprint
-from worker.topics import TopicNames
 from worker.events import (
     AlertEvent,
     DeadLetter,
@@ -29,6 +28,7 @@ from worker.events import (
     TextOrigin,
     utcnow,
 )
+from worker.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

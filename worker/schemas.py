@@ -67,8 +67,8 @@ def asyncapi(topic_ids: list[str], labels: dict[str, str]) -> dict[str, Any]:
 
 
 def write_all(configs_dir: Path) -> list[Path]:
-    from worker.settings import Settings
     from worker.bootstrap import load_tagging
+    from worker.settings import Settings
 
     tagger, _ = load_tagging(Settings(configs_dir=configs_dir))
     out_dir = configs_dir / "schemas"

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = ROOT / ".services" / "faust"
+    shutdown_timeout_s: float = Field(default=30.0, gt=0,
+                                      description="after SIGTERM, exit at the latest after this")
 
     # --- pipeline -------------------------------------------------------------
     configs_dir: Path = ROOT / "configs"
@@ -64,7 +66,8 @@ class Settings(BaseSettings):
     poll_interval_s: float = 900.0
     poll_min_interval_s: float = 60.0
     poll_max_backoff_s: float = 6 * 3600.0
-    poll_tick_s: float = Field(default=30.0, gt=0, description="how often the leader checks for due feeds")
+    poll_tick_s: float = Field(default=30.0, gt=0,
+                               description="how often the leader checks for due feeds")
 
     @field_validator("fetch_allow_networks")
     @classmethod

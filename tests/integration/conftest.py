@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from worker import devservices
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,9 +62,11 @@ class WorkerEnv:
     def start_worker(self, name: str = "worker", wait: bool = True) -> subprocess.Popen[bytes]:
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as logf:
+            # its own session (signals go to the whole group), but it dies with pytest
             proc = subprocess.Popen([sys.executable, "-m", "worker", "worker"], env=self.env,
                                     cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=devservices._die_with_parent)
         proc.log_path = log_path  # type: ignore[attr-defined]
         self.procs.append(proc)
         if wait:
@@ -172,7 +176,8 @@ def make_worker_env(kafka_bootstrap: str, redis_url: str, tmp: Path, **extra: st
 
 
 @pytest.fixture
-def worker_env_factory(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+def worker_env_factory(kafka_bootstrap: str, redis_url: str,
+                       tmp_path_factory: pytest.TempPathFactory
                        ) -> Iterator[Callable[..., WorkerEnv]]:
     made: list[WorkerEnv] = []
 

@@ -148,3 +148,18 @@ def test_dlq_lists_and_replays_dead_letters(worker_env_factory, tmp_path):
     assert "replayed 1 record(s)" in replayed.stderr
     dlq = w.wait_for("articles.dlq", 2, proc=proc)
     assert dlq[-1]["value"]["attempts"] >= 2  # the replayed record came back, counted
+
+
+def test_sigterm_with_the_broker_gone_still_exits_within_bound(worker_env_factory, services):
+    w = worker_env_factory(WORKER_SHUTDOWN_TIMEOUT_S="5")
+    proc = w.start_worker()
+    services.stop_kafka()
+    try:
+        time.sleep(2)
+        t0 = time.monotonic()
+        code = w.stop(proc, signal.SIGTERM, timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        services.start_kafka()
+    assert took < 20, f"took {took:.1f}s"
+    assert code is not None

@@ -29,12 +29,15 @@ def spine(kafka_bootstrap, redis_url, tmp_path_factory):
     from tests.integration.conftest import make_worker_env
 
     w = make_worker_env(kafka_bootstrap, redis_url, tmp_path_factory.mktemp("spine"))
-    proc = w.start_worker()
-    n_files = len(list_seed_files(ROOT / "seeds")[0])
-    res = w.cli("replay", str(ROOT / "seeds"), check=True)
-    enriched = w.wait_for("articles.enriched", n_files, proc=proc)
-    yield w, proc, res, enriched, n_files
-    assert w.stop(proc) is not None
+    try:
+        proc = w.start_worker()
+        n_files = len(list_seed_files(ROOT / "seeds")[0])
+        res = w.cli("replay", str(ROOT / "seeds"), check=True)
+        enriched = w.wait_for("articles.enriched", n_files, proc=proc)
+        yield w, proc, res, enriched, n_files
+    finally:
+        for p in w.procs:  # also when the set-up failed half-way
+            w.stop(p)
 
 
 def _seed_event(enriched):
