@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker_commit_every=50,
         broker_commit_interval=1.0,
         stream_wait_empty=True,
+        stream_buffer_maxsize=s.stream_buffer_maxsize,
         logging_config=None,
         Worker=BoundedShutdownWorker,
     )
@@ -179,7 +180,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
             if name != names.raw:
                 await rt.sink.topic(name).maybe_declare()
 
-    @app.agent(raw_topic, name="enrich")
+    # Several actors share the stream, so one slow page (a fetch that times out and is
+    # retried) does not hold up the records behind it. faust commits an offset only when
+    # every record before it was handled, so at-least-once still holds.
+    @app.agent(raw_topic, name="enrich", concurrency=s.agent_concurrency)
     async def enrich(stream: Any) -> None:
         processor = await rt.ensure_started()
         async for event in stream.events():

@@ -22,13 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class InlineExtractor:
-    """Cleans on the calling thread: for the one-shot ``tag`` command and unit tests."""
+    """Cleans in a thread (the GIL still makes it compete with the loop): for the one-shot
+    ``tag`` command, unit tests and ``WORKER_EXTRACT_WORKERS=0``."""
 
     async def clean_html(self, html: str, url: str | None) -> CleanDoc:
-        return clean.clean_html(html, url)
+        return await asyncio.to_thread(clean.clean_html, html, url)
 
     async def clean_text(self, text: str) -> CleanDoc:
-        return clean.clean_text(text)
+        return await asyncio.to_thread(clean.clean_text, text)
 
     def close(self) -> None:
         pass

@@ -294,8 +294,11 @@ class Stats:
     dedup_errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        handled = self.enriched + sum(self.skipped.values()) + sum(self.dead_letters.values())
         return {
             "received": self.received,
+            "handled": handled,
+            "in_flight": self.received - handled,
             "enriched": self.enriched,
             "alerts": self.alerts,
             "retries": self.retries,
@@ -357,9 +360,11 @@ class Processor:
             return
         event = outcome.event
         key = event.id.encode()
-        await self._publish(self.names.enriched, key, event.to_json())
-        for alert in outcome.alerts:
-            await self._publish(self.names.alert(alert.topic), key, alert.to_json())
+        # the event and its alerts in flight together; all acknowledged before the mark
+        await asyncio.gather(
+            self._publish(self.names.enriched, key, event.to_json()),
+            *(self._publish(self.names.alert(a.topic), key, a.to_json())
+              for a in outcome.alerts))
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
         log.info("enriched %s topics=%s countries=%s alerts=%d title=%r", event.id,

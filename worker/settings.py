@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,12 @@ class Settings(BaseSettings):
 
     # --- pipeline -------------------------------------------------------------
     configs_dir: Path = ROOT / "configs"
-    extract_workers: int = Field(default=1, ge=0, description="process pool size; 0 = in-thread")
+    agent_concurrency: int = Field(default=4, ge=1, le=64,
+                                   description="records the worker handles at once")
+    extract_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0,
+                                 description="cleaning process pool size; 0 = in a thread")
+    stream_buffer_maxsize: int = Field(
+        default=64, ge=1, description="raw records read ahead per partition (bounds memory)")
     max_attempts: int = Field(default=3, ge=1, description="tries for a retriable failure")
     retry_backoff_s: float = Field(default=0.5, ge=0)
     seen_ttl_days: int = Field(default=90, ge=1)

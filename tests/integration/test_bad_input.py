@@ -178,7 +178,7 @@ def test_bad_pages_become_dead_letters_and_good_ones_flow(worker_env_factory, pa
     assert "Soudan caf\u00e9" in by_url[pages.url("/mixed-encoding")]["title"] + \
         by_url[pages.url("/mixed-encoding")]["text"]
 
-    stats = w.wait_stats(lambda s: s["received"] >= len(paths) + 1)
+    stats = w.wait_stats(lambda s: s["handled"] >= len(paths) + 1)
     assert stats["received"] == stats["enriched"] + sum(stats["skipped"].values()) + \
         sum(stats["dead_letters"].values())
     assert proc.poll() is None  # it kept running through all of it

@@ -323,7 +323,7 @@ def check_first_poll(polled: Any) -> None:
     # every entry became one raw record, and is accounted for exactly once
     raw = w.kcat("articles.raw")
     assert sorted(m["value"]["entry"]["entry_id"] for m in raw) == sorted(i.guid for i in items)
-    stats = w.wait_stats(lambda st: st["received"] >= len(items))
+    stats = w.wait_stats(lambda st: st["handled"] >= len(items))
     assert stats["received"] == len(items) == 8
     assert stats["enriched"] == 6 and stats["dead_letters"] == {"fetch": 2}
     assert len(distinct(enriched)) + len(dlq) == len(items)
@@ -429,7 +429,7 @@ def check_conditional_polls(polled: Any, redis_url: str) -> None:
     assert state["etag"] == etag and state["last_status"] == "not-modified"
     assert state["last_http_status"] == "304" and state["consecutive_errors"] == "0"
     assert float(state["next_poll_at"]) > float(state["last_poll_at"])
-    stats = w.wait_stats(lambda st: st["received"] >= len(items))
+    stats = w.wait_stats(lambda st: st["handled"] >= len(items))
     assert stats["received"] == len(items) and stats["enriched"] == 6
     e = w.kcat("articles.enriched")
     assert len(e) == 6 and len(distinct(e)) == 6

@@ -19,16 +19,32 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
 
 
-def write_articles(folder: Path, n: int, *, offset: int = 0, bad: int = 0) -> int:
+def write_articles(folder: Path, n: int, *, offset: int = 0, bad: int = 0,
+                   html: bool = False) -> int:
     """n real articles (Wikinews, from the labelled dev set) as ready raw records, plus
-    ``bad`` pages that clean to nothing. -> the number of good records written."""
+    ``bad`` pages that clean to nothing. -> the number of good records written.
+    ``html`` wraps each in a page, so that it goes through trafilatura (slower)."""
+    from html import escape
+
     folder.mkdir(parents=True, exist_ok=True)
-    lines = DEV.read_text().splitlines()[offset:offset + n]
+    every = DEV.read_text().splitlines()
+    lines = [every[(offset + i) % len(every)] for i in range(n)]
     for i, line in enumerate(lines):
         art = json.loads(line)
-        body = f"{art['title']}\n\n{art['text']}"
-        (folder / f"{offset + i:04d}_{art['id']}.json").write_bytes(orjson.dumps({
-            "url": art["url"], "content_type": "text", "body": body}))
+        copy = (offset + i) // len(every)
+        if copy:  # past the end of the set: the same article under another URL
+            art["url"] = f"{art['url']}?copy={copy}"
+            art["id"] = f"{art['id']}-{copy}"
+        if html:
+            paras = "".join(f"<p>{escape(p)}</p>" for p in art["text"].split("\n") if p.strip())
+            record = {"url": art["url"], "content_type": "html", "body":
+                      f"<html><head><title>{escape(art['title'])}</title></head><body>"
+                      f"<nav>Home | World</nav><article><h1>{escape(art['title'])}</h1>"
+                      f"{paras}</article><footer>Copyright</footer></body></html>"}
+        else:
+            record = {"url": art["url"], "content_type": "text",
+                      "body": f"{art['title']}\n\n{art['text']}"}
+        (folder / f"{offset + i:04d}_{art['id']}.json").write_bytes(orjson.dumps(record))
     for j in range(bad):
         (folder / f"9{j:03d}_empty.html").write_text(
             f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>")
@@ -54,11 +70,11 @@ def wait_distinct(w, n: int, proc, timeout: float = 240) -> set[str]:
 
 def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, tmp_path):
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 120, bad=3)
+    good = write_articles(tmp_path / "in", 800, bad=3, html=True)
     proc = w.start_worker("first")
     res = w.cli("replay", "-q", str(tmp_path / "in"), check=True)
     assert f"{good + 3} published" in res.stderr
-    w.wait_stats(lambda s: s["enriched"] >= 20)
+    w.wait_stats(lambda s: s["received"] >= 1)
     w.stop(proc, signal.SIGKILL)  # mid-batch: no commit, no goodbye
     done_before = len(distinct_ids(w.kcat("articles.enriched")))
     assert done_before < good, "the kill came too late to prove anything"
@@ -77,10 +93,10 @@ def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, tmp_p
 def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(worker_env_factory,
                                                                      tmp_path):
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 80, offset=120)
+    good = write_articles(tmp_path / "in", 200, offset=0, html=True)
     proc = w.start_worker("first")
     w.cli("replay", "-q", str(tmp_path / "in"), check=True)
-    w.wait_stats(lambda s: s["enriched"] >= 10)
+    w.wait_stats(lambda s: s["enriched"] >= 5)
     t0 = time.monotonic()
     code = w.stop(proc, signal.SIGTERM, timeout=45)
     took = time.monotonic() - t0
@@ -91,7 +107,7 @@ def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(worker_env_
 
 def test_broker_restart_mid_stream(worker_env_factory, services, tmp_path):
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 60, offset=200)
+    good = write_articles(tmp_path / "in", 200, offset=0, html=True)
     proc = w.start_worker()
     w.cli("replay", "-q", str(tmp_path / "in"), check=True)
     w.wait_stats(lambda s: s["enriched"] >= 5)
@@ -123,12 +139,12 @@ def test_redis_outage_keeps_publishing_then_dedup_resumes(worker_env_factory, se
 
     # Redis is back (empty: it keeps nothing on disk here): the next records mark again
     w.cli("replay", "-q", str(tmp_path / "b"), check=True)
-    w.wait_stats(lambda s: s["received"] >= first + 2 * second)
+    w.wait_stats(lambda s: s["handled"] >= first + 2 * second)
     h = w.health()
     assert h and h["status"] == "ok", h
     before = len(w.kcat("articles.enriched"))
     w.cli("replay", "-q", str(tmp_path / "b"), check=True)
-    stats = w.wait_stats(lambda s: s["received"] >= first + 3 * second)
+    stats = w.wait_stats(lambda s: s["handled"] >= first + 3 * second)
     assert stats["skipped"].get("duplicate", 0) >= second
     assert len(w.kcat("articles.enriched")) == before  # dedup works again
 

@@ -114,7 +114,7 @@ def test_second_replay_publishes_no_duplicate(spine):
     w, proc, _, enriched, n_files = spine
     before = len(enriched)
     w.cli("replay", "-q", str(ROOT / "seeds"), check=True)
-    stats = w.wait_stats(lambda s: s["received"] >= 2 * n_files)
+    stats = w.wait_stats(lambda s: s["handled"] >= 2 * n_files)
     assert stats["skipped"].get("duplicate", 0) >= n_files
     assert len(w.kcat("articles.enriched")) == before
 
