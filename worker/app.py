@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
-from worker.pipeline import Processor
+from worker.pipeline import Failed, Processor, dead_letter
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("worker.app")
@@ -183,25 +183,32 @@ def create_app(settings: Settings | None = None) -> faust.App:
     # Several actors share the stream, so one slow page (a fetch that times out and is
     # retried) does not hold up the records behind it. faust commits an offset only when
     # every record before it was handled, so at-least-once still holds.
+    # Several actors share the stream, so one slow page (a fetch that times out and is
+    # retried) does not hold up the records behind it. Acks are manual (noack): a record
+    # is acked only once its outcome is published, so a record cut short by a shutdown
+    # or a crash is never committed and comes back (faust's default acks it on the way
+    # out, which would lose it). faust commits an offset only when every record before
+    # it was acked, so at-least-once holds with any concurrency.
     @app.agent(raw_topic, name="enrich", concurrency=s.agent_concurrency)
     async def enrich(stream: Any) -> None:
         processor = await rt.ensure_started()
-        async for event in stream.events():
-            payload: bytes = event.value
-            try:
-                record = RawRecord.from_json(payload)
-            except (ValidationError, ValueError) as exc:
-                await processor.handle_undecodable(payload, exc)
-                continue
-            try:
-                await processor.handle(record)
-            except Exception:  # a bug in our own code: the record must not vanish
-                log.exception("unexpected error handling record %s", record.record_id)
-                from worker.pipeline import Failed, dead_letter
+        manual = stream.noack()
+        async for event in manual.events():
+            await handle_event(processor, event.value)
+            await manual.ack(event)
 
-                await processor._send_dead_letter(
-                    dead_letter(record, Failed("source", RuntimeError("internal error"),
-                                               retriable=True), 1))
+    async def handle_event(processor: Processor, payload: bytes) -> None:
+        try:
+            record = RawRecord.from_json(payload)
+        except (ValidationError, ValueError) as exc:
+            await processor.handle_undecodable(payload, exc)
+            return
+        try:
+            await processor.handle(record)
+        except Exception as exc:  # a bug in our own code: the record must not vanish
+            log.exception("unexpected error handling record %s", record.record_id)
+            await processor.send_dead_letter(
+                dead_letter(record, Failed("internal", exc, retriable=True), 1))
 
     @app.timer(interval=s.poll_tick_s, on_leader=True)
     async def poll_feeds() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import signal
 import ssl
 from typing import Any
 
@@ -35,6 +36,13 @@ class InlineExtractor:
         pass
 
 
+def _ignore_stop_signals() -> None:
+    """In a pool process: Ctrl-C and SIGTERM reach the whole process group, but stopping
+    is the parent's call (it shuts the pool down after the in-flight records)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class PoolExtractor:
     """Cleans in a process pool so trafilatura's ~20 ms of CPU per page never blocks the
     event loop (heartbeats, other agents). A crashed pool is rebuilt and the call is
@@ -47,7 +55,8 @@ class PoolExtractor:
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_stop_signals)
         return self._pool
 
     async def _run(self, fn: Any, *args: Any) -> CleanDoc:

@@ -134,7 +134,8 @@ class DeadLetter(_Model):
 
     schema_version: int = SCHEMA_VERSION
     record_id: str
-    stage: Literal["decode", "fetch", "clean", "tag", "dedup", "publish", "poll", "source"]
+    stage: Literal["decode", "fetch", "clean", "tag", "dedup", "publish", "poll", "source",
+                   "internal"]
     error_class: str
     message: str
     retriable: bool

@@ -167,6 +167,8 @@ async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
             if feed_text:
                 return CleanDoc(text=feed_text), "feed"
             return Failed("clean", exc, retriable=False)
+        except Exception as exc:  # noqa: BLE001 - the extractor itself failed (pool died)
+            return Failed("clean", exc, retriable=_is_retriable(exc))
     if raw.url and ports.fetcher is not None:
         try:
             html, final_url = await ports.fetcher.fetch_page(raw.url)
@@ -188,6 +190,8 @@ async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
             if feed_text:
                 return CleanDoc(text=feed_text), "feed"
             return Failed("clean", exc, retriable=False)
+        except Exception as exc:  # noqa: BLE001 - the extractor itself failed (pool died)
+            return Failed("clean", exc, retriable=_is_retriable(exc))
     if feed_text:
         return CleanDoc(text=feed_text), "feed"
     return Failed("source", NoContent("record has no body, no fetchable URL and no feed text"),
@@ -347,7 +351,7 @@ class Processor:
         self.stats.received += 1
         original: dict[str, Any] = {"payload": payload[:65536].decode("utf-8", "replace")}
         failure = Failed("decode", error, retriable=False)
-        await self._send_dead_letter(dead_letter(original, failure, 1))
+        await self.send_dead_letter(dead_letter(original, failure, 1))
 
     async def deliver(self, raw: RawRecord, outcome: Outcome, attempts: int) -> None:
         if isinstance(outcome, Skipped):
@@ -356,7 +360,7 @@ class Processor:
                      outcome.article_id)
             return
         if isinstance(outcome, Failed):
-            await self._send_dead_letter(dead_letter(raw, outcome, attempts))
+            await self.send_dead_letter(dead_letter(raw, outcome, attempts))
             return
         event = outcome.event
         key = event.id.encode()
@@ -380,7 +384,7 @@ class Processor:
                 log.error("dedup store unavailable; publishing without dedup: %s", exc)
             self.redis_ok = False
 
-    async def _send_dead_letter(self, letter: DeadLetter) -> None:
+    async def send_dead_letter(self, letter: DeadLetter) -> None:
         await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
         self.stats.dead_letters[letter.stage] += 1
         log.warning("dead letter for record %s: stage=%s %s: %s", letter.record_id,

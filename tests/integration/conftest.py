@@ -7,12 +7,15 @@ Outputs are read with kcat, an independent client (librdkafka).
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -22,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from worker import devservices
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "tests" / "data" / "pages"
 
 
 def free_port() -> int:
@@ -190,3 +195,124 @@ def worker_env_factory(kafka_bootstrap: str, redis_url: str,
     for w in made:
         for p in w.procs:
             w.stop(p, timeout=30)
+
+
+class PageServer:
+    """An aiohttp server in a thread of its own (the tests and the worker are sync/other
+    processes)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.article_delay_s = 0.0
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _app(self) -> web.Application:
+        good = (PAGES / "nytimes-1.html").read_bytes()
+
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(body=good, content_type="text/html", charset="utf-8")
+
+        async def binary(_: web.Request) -> web.Response:
+            return web.Response(body=b"%PDF-1.7\n" + bytes(range(256)) * 64,
+                                content_type="text/html")
+
+        async def empty(_: web.Request) -> web.Response:
+            return web.Response(body=b"", content_type="text/html")
+
+        async def gzip_bomb(_: web.Request) -> web.Response:
+            body = gzip.compress(b"<p>" + b"A" * 50_000_000)
+            return web.Response(body=body, content_type="text/html",
+                                headers={"Content-Encoding": "gzip"})
+
+        async def huge(request: web.Request) -> web.StreamResponse:
+            resp = web.StreamResponse(headers={"Content-Type": "text/html"})
+            await resp.prepare(request)
+            chunk = b"<p>" + b"x" * 65536 + b"</p>"
+            try:
+                for _ in range(400):  # ~26 MB unless the client stops reading
+                    await resp.write(chunk)
+            except (ConnectionResetError, RuntimeError):
+                pass
+            return resp
+
+        async def slow(_: web.Request) -> web.Response:
+            await asyncio.sleep(6)
+            return web.Response(body=good, content_type="text/html")
+
+        async def loop_a(_: web.Request) -> web.Response:
+            raise web.HTTPFound("/loop-b")
+
+        async def loop_b(_: web.Request) -> web.Response:
+            raise web.HTTPFound("/loop-a")
+
+        async def to_metadata(_: web.Request) -> web.Response:
+            raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
+        async def mixed_encoding(_: web.Request) -> web.Response:
+            html = good.replace(b"Sudan", "Soudan caf\u00e9".encode("latin-1"))
+            return web.Response(body=html, headers={"Content-Type": "text/html; charset=utf-8"})
+
+        async def not_found(_: web.Request) -> web.Response:
+            return web.Response(status=404, text="gone")
+
+        async def article(request: web.Request) -> web.Response:
+            """/article/<n>: a real page at a slow news site (distinct URL = distinct id)."""
+            await asyncio.sleep(self.article_delay_s)
+            n = request.match_info["n"]
+            return web.Response(body=good.replace(b"<title>", f"<title>[{n}] ".encode(), 1),
+                                content_type="text/html", charset="utf-8")
+
+        app = web.Application()
+        app.router.add_get("/article/{n}", article)
+        for path, handler in {"/ok": ok, "/binary": binary, "/empty": empty,
+                              "/gzip-bomb": gzip_bomb, "/huge": huge, "/slow": slow,
+                              "/loop-a": loop_a, "/loop-b": loop_b, "/to-metadata": to_metadata,
+                              "/mixed-encoding": mixed_encoding, "/404": not_found}.items():
+            app.router.add_get(path, handler)
+        return app
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start() -> None:
+            self._runner = web.AppRunner(self._app(), shutdown_timeout=1.0)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._ready.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    def start(self) -> PageServer:
+        self.thread.start()
+        assert self._ready.wait(10), "page server did not start"
+        return self
+
+    def stop(self) -> None:
+        async def cleanup() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in others:  # handlers still sleeping (the slow page)
+                t.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def pages() -> Iterator[PageServer]:
+    """A real HTTP server on loopback with good, bad and slow pages."""
+    server = PageServer().start()
+    yield server
+    server.stop()

@@ -51,6 +51,14 @@ def write_articles(folder: Path, n: int, *, offset: int = 0, bad: int = 0,
     return len(lines)
 
 
+def write_slow_records(folder: Path, pages, n: int, start: int = 0) -> int:
+    """n records that point at pages of a slow news site: the worker fetches each one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        (folder / f"{i:04d}.json").write_bytes(orjson.dumps({"url": pages.url(f"/article/{i}")}))
+    return n
+
+
 def distinct_ids(msgs: list[dict]) -> set[str]:
     return {m["value"]["id"] for m in msgs}
 
@@ -68,16 +76,22 @@ def wait_distinct(w, n: int, proc, timeout: float = 240) -> set[str]:
     pytest.fail(f"{len(ids)} distinct articles enriched, expected {n}\n{w.log_tail(proc)}")
 
 
-def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, tmp_path):
+def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, pages, tmp_path):
+    """Pages from a slow news site (0.2 s each), so the kill surely lands mid-batch."""
+    pages.article_delay_s = 0.2
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 800, bad=3, html=True)
+    folder = tmp_path / "in"
+    good = write_slow_records(folder, pages, 120)
+    for j in range(3):
+        (folder / f"9{j:03d}_empty.html").write_text(
+            f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>")
     proc = w.start_worker("first")
-    res = w.cli("replay", "-q", str(tmp_path / "in"), check=True)
+    res = w.cli("replay", "-q", str(folder), check=True)
     assert f"{good + 3} published" in res.stderr
-    w.wait_stats(lambda s: s["received"] >= 1)
+    w.wait_stats(lambda s: s["enriched"] >= 3)
     w.stop(proc, signal.SIGKILL)  # mid-batch: no commit, no goodbye
     done_before = len(distinct_ids(w.kcat("articles.enriched")))
-    assert done_before < good, "the kill came too late to prove anything"
+    assert 3 <= done_before < good, "the kill came too late to prove anything"
 
     proc2 = w.start_worker("second")
     ids = wait_distinct(w, good, proc2)
@@ -88,12 +102,14 @@ def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, tmp_p
     # every enriched message is a valid event; repeats are the same article ids
     enriched = w.kcat("articles.enriched")
     assert len(enriched) >= good and distinct_ids(enriched) == ids
+    assert {m["value"]["text_origin"] for m in enriched} == {"page"}
 
 
 def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(worker_env_factory,
-                                                                     tmp_path):
+                                                                     pages, tmp_path):
+    pages.article_delay_s = 0.2
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 200, offset=0, html=True)
+    good = write_slow_records(tmp_path / "in", pages, 80)
     proc = w.start_worker("first")
     w.cli("replay", "-q", str(tmp_path / "in"), check=True)
     w.wait_stats(lambda s: s["enriched"] >= 5)
@@ -101,20 +117,25 @@ def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(worker_env_
     code = w.stop(proc, signal.SIGTERM, timeout=45)
     took = time.monotonic() - t0
     assert took < 45 and code == 0, w.log_tail(proc)
+    assert len(distinct_ids(w.kcat("articles.enriched"))) < good  # it stopped mid-stream
     proc2 = w.start_worker("second")
     assert len(wait_distinct(w, good, proc2)) == good
+    assert w.kcat("articles.dlq") == []  # the shutdown dead-lettered nothing
 
 
-def test_broker_restart_mid_stream(worker_env_factory, services, tmp_path):
+def test_broker_restart_mid_stream(worker_env_factory, services, pages, tmp_path):
+    pages.article_delay_s = 0.2
     w = worker_env_factory()
-    good = write_articles(tmp_path / "in", 200, offset=0, html=True)
+    good = write_slow_records(tmp_path / "in", pages, 80)
     proc = w.start_worker()
     w.cli("replay", "-q", str(tmp_path / "in"), check=True)
-    w.wait_stats(lambda s: s["enriched"] >= 5)
+    handled = w.wait_stats(lambda s: s["enriched"] >= 5)["handled"]
     services.restart_kafka()
+    assert handled < good  # the broker went away mid-stream
     ids = wait_distinct(w, good, proc, timeout=300)
     assert len(ids) == good
     assert proc.poll() is None  # it reconnected, it did not die
+    assert w.kcat("articles.dlq") == []
 
 
 def test_redis_outage_keeps_publishing_then_dedup_resumes(worker_env_factory, services,

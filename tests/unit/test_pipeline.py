@@ -277,3 +277,20 @@ def test_event_models_roundtrip_and_reject_unknown_fields():
         AlertEvent(article_id="a", topic="t", label="l", score=1, title=None, url=None,
                    published_at=datetime(2020, 1, 1), source=Source(kind="seed", name="s"),
                    countries=[], evidence=[], taxonomy_version="1")
+
+
+async def test_crashed_extractor_is_retried_not_dead_lettered():
+    from worker.bootstrap import ExtractorCrashed
+
+    class FlakyExtractor(FakeExtractor):
+        async def clean_text(self, text):
+            self.calls += 1
+            if self.calls == 1:
+                raise ExtractorCrashed("extraction process died")
+            return CleanDoc(text=text, title="t")
+
+    ext = FlakyExtractor()
+    sink = ListSink()
+    out = await Processor(ports(extractor=ext), sink, backoff_s=0.001).handle(seed())
+    assert isinstance(out, Enriched) and ext.calls == 2
+    assert sink.on(topics.DLQ) == []
