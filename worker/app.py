@@ -38,8 +38,11 @@ class BoundedShutdownWorker(faust.Worker):
         timeout = getattr(self.app, "shutdown_timeout_s", 30.0)
 
         def force_exit() -> None:
-            log.error("shutdown took longer than %.0fs; exiting now (uncommitted records "
-                      "will be redelivered to the next worker)", timeout)
+            log.error(
+                "shutdown took longer than %.0fs; exiting now (uncommitted records "
+                "will be redelivered to the next worker)",
+                timeout,
+            )
             logging.shutdown()
             os._exit(1)
 
@@ -60,8 +63,13 @@ class FaustSink:
     def topic(self, name: str) -> Any:
         if name not in self._topics:
             self._topics[name] = self.app.topic(
-                name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                value_serializer="raw", partitions=self.partitions)
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=self.partitions,
+            )
         return self._topics[name]
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -101,12 +109,20 @@ class Runtime:
             await asyncio.to_thread(self.extractor.warm_up)
         self.fetcher = await bootstrap.open_fetcher(s)
         ports = bootstrap.build_ports(
-            s, seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400, s.topic_prefix),
-            extractor=self.extractor, fetcher=self.fetcher, tagging=tagging)
-        self.processor = Processor(ports, self.sink, max_attempts=s.max_attempts,
-                                   backoff_s=s.retry_backoff_s, names=s.topic_names)
-        self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher,
-                                                      self.publish_raw)
+            s,
+            seen=RedisSeenStore(self.redis, s.seen_ttl_days * 86400, s.topic_prefix),
+            extractor=self.extractor,
+            fetcher=self.fetcher,
+            tagging=tagging,
+        )
+        self.processor = Processor(
+            ports,
+            self.sink,
+            max_attempts=s.max_attempts,
+            backoff_s=s.retry_backoff_s,
+            names=s.topic_names,
+        )
+        self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher, self.publish_raw)
         try:
             await self.redis.ping()
         except Exception as exc:  # noqa: BLE001 - degraded, not down
@@ -123,7 +139,9 @@ class Runtime:
             await self.redis.aclose()
 
     async def publish_raw(self, record: RawRecord) -> None:
-        await self.sink.send(self.settings.topic_names.raw, record.record_id.encode(), record.to_json())
+        await self.sink.send(
+            self.settings.topic_names.raw, record.record_id.encode(), record.to_json()
+        )
 
     def health(self) -> dict[str, Any]:
         p = self.processor
@@ -166,10 +184,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
     names = s.topic_names
     # internal=True: faust creates the source topic before it subscribes (otherwise a
     # fresh cluster leaves the agent without partitions until the next metadata refresh)
-    raw_topic = app.topic(names.raw, key_type=bytes, value_type=bytes,
-                          partitions=s.topic_partitions, internal=True)
+    raw_topic = app.topic(
+        names.raw, key_type=bytes, value_type=bytes, partitions=s.topic_partitions, internal=True
+    )
 
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _on_shutdown(app: faust.App, **kwargs: Any) -> None:
         await rt.stop()
 
@@ -208,7 +227,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         except Exception as exc:  # a bug in our own code: the record must not vanish
             log.exception("unexpected error handling record %s", record.record_id)
             await processor.send_dead_letter(
-                dead_letter(record, Failed("internal", exc, retriable=True), 1))
+                dead_letter(record, Failed("internal", exc, retriable=True), 1)
+            )
 
     @app.timer(interval=s.poll_tick_s, on_leader=True)
     async def poll_feeds() -> None:

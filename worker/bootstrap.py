@@ -55,8 +55,10 @@ class PoolExtractor:
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_stop_signals)
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_stop_signals,
+            )
         return self._pool
 
     async def _run(self, fn: Any, *args: Any) -> CleanDoc:
@@ -96,7 +98,9 @@ def load_tagging(settings: Settings) -> tuple[Any, Any]:
 
 
 def make_extractor(settings: Settings) -> InlineExtractor | PoolExtractor:
-    return PoolExtractor(settings.extract_workers) if settings.extract_workers else InlineExtractor()
+    return (
+        PoolExtractor(settings.extract_workers) if settings.extract_workers else InlineExtractor()
+    )
 
 
 def make_redis(settings: Settings) -> Any:
@@ -119,8 +123,14 @@ def make_redis(settings: Settings) -> Any:
     )
 
 
-def build_ports(settings: Settings, *, seen: Any, extractor: Any = None, fetcher: Any = None,
-                tagging: tuple[Any, Any] | None = None) -> Ports:
+def build_ports(
+    settings: Settings,
+    *,
+    seen: Any,
+    extractor: Any = None,
+    fetcher: Any = None,
+    tagging: tuple[Any, Any] | None = None,
+) -> Ports:
     tagger, rules = tagging or load_tagging(settings)
     return Ports(
         extractor=extractor or make_extractor(settings),
@@ -139,12 +149,16 @@ def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
         kw["ssl_context"] = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
     if settings.kafka_security_protocol.startswith("SASL"):
         kw["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
         kw["sasl_plain_username"] = settings.kafka_sasl_username
-        kw["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
-                                     if settings.kafka_sasl_password else None)
+        kw["sasl_plain_password"] = (
+            settings.kafka_sasl_password.get_secret_value()
+            if settings.kafka_sasl_password
+            else None
+        )
     return kw
 
 
@@ -155,12 +169,16 @@ def faust_credentials(settings: Settings) -> Any:
     ctx = None
     if proto in ("SSL", "SASL_SSL"):
         ctx = ssl.create_default_context(
-            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
     if proto.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
-            password=(settings.kafka_sasl_password.get_secret_value()
-                      if settings.kafka_sasl_password else None),
+            password=(
+                settings.kafka_sasl_password.get_secret_value()
+                if settings.kafka_sasl_password
+                else None
+            ),
             mechanism=settings.kafka_sasl_mechanism or "PLAIN",
             ssl_context=ctx,
         )
@@ -218,8 +236,9 @@ async def open_fetcher(settings: Settings) -> HttpPageFetcher:
     return await HttpPageFetcher.open(settings)
 
 
-async def make_feed_poller(settings: Settings, redis: Any, fetcher: HttpPageFetcher,
-                           publish: Any) -> ScheduledPolling:
+async def make_feed_poller(
+    settings: Settings, redis: Any, fetcher: HttpPageFetcher, publish: Any
+) -> ScheduledPolling:
     """Feeds from feeds.yaml (validated now: a bad file stops the start with its problems);
     no file means no feeds."""
     from worker.sources.feeds import FeedPoller, load_feeds

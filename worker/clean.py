@@ -216,9 +216,7 @@ def _name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name)
 
 
-_OUTLET_BY_NAME = {
-    _name_key(alias): o for o in OUTLETS for alias in (o.name, *o.aliases)
-}
+_OUTLET_BY_NAME = {_name_key(alias): o for o in OUTLETS for alias in (o.name, *o.aliases)}
 
 
 def _outlet_for(site_name: str | None = None, url: str | None = None) -> Outlet | None:
@@ -549,13 +547,51 @@ def _cap_html(html: str) -> str:
 # --- names --------------------------------------------------------------------------------------
 
 _NAME_PARTICLES = {
-    "de", "da", "das", "do", "dos", "del", "della", "di", "du", "des", "van", "von", "der",
-    "den", "ter", "la", "le", "al", "el", "bin", "ibn", "y", "st.",
+    "de",
+    "da",
+    "das",
+    "do",
+    "dos",
+    "del",
+    "della",
+    "di",
+    "du",
+    "des",
+    "van",
+    "von",
+    "der",
+    "den",
+    "ter",
+    "la",
+    "le",
+    "al",
+    "el",
+    "bin",
+    "ibn",
+    "y",
+    "st.",
 }
 _NOT_AUTHORS = {
-    "username", "user", "admin", "administrator", "editor", "staff", "guest", "anonymous",
-    "login", "sign in", "log in", "subscribe", "menu", "home", "search", "share", "unknown",
-    "none", "null", "by",
+    "username",
+    "user",
+    "admin",
+    "administrator",
+    "editor",
+    "staff",
+    "guest",
+    "anonymous",
+    "login",
+    "sign in",
+    "log in",
+    "subscribe",
+    "menu",
+    "home",
+    "search",
+    "share",
+    "unknown",
+    "none",
+    "null",
+    "by",
 }
 _ROLE_WORDS = re.compile(
     r"\b(?:correspondent|reporter|writer|editor|columnist|contributor|staff|bureau chief"
@@ -615,14 +651,37 @@ def _fixed(hours: float) -> timezone:
 #: Zone abbreviations seen in datelines. Ambiguous ones take their English-press meaning
 #: (CST = US Central; IST = India).
 _TZ_ABBREVIATIONS: dict[str, tzinfo] = {
-    "UTC": UTC, "GMT": UTC, "Z": UTC, "UT": UTC,
-    "EST": _fixed(-5), "EDT": _fixed(-4), "CST": _fixed(-6), "CDT": _fixed(-5),
-    "MST": _fixed(-7), "MDT": _fixed(-6), "PST": _fixed(-8), "PDT": _fixed(-7),
-    "ET": ZoneInfo("America/New_York"), "PT": ZoneInfo("America/Los_Angeles"),
-    "BST": _fixed(1), "CET": _fixed(1), "CEST": _fixed(2), "EET": _fixed(2), "EEST": _fixed(3),
-    "MSK": _fixed(3), "IST": _fixed(5.5), "PKT": _fixed(5), "BJT": _fixed(8), "HKT": _fixed(8),
-    "SGT": _fixed(8), "JST": _fixed(9), "KST": _fixed(9), "AEST": _fixed(10),
-    "AEDT": _fixed(11), "NZST": _fixed(12), "NZDT": _fixed(13),
+    "UTC": UTC,
+    "GMT": UTC,
+    "Z": UTC,
+    "UT": UTC,
+    "EST": _fixed(-5),
+    "EDT": _fixed(-4),
+    "CST": _fixed(-6),
+    "CDT": _fixed(-5),
+    "MST": _fixed(-7),
+    "MDT": _fixed(-6),
+    "PST": _fixed(-8),
+    "PDT": _fixed(-7),
+    "ET": ZoneInfo("America/New_York"),
+    "PT": ZoneInfo("America/Los_Angeles"),
+    "BST": _fixed(1),
+    "CET": _fixed(1),
+    "CEST": _fixed(2),
+    "EET": _fixed(2),
+    "EEST": _fixed(3),
+    "MSK": _fixed(3),
+    "IST": _fixed(5.5),
+    "PKT": _fixed(5),
+    "BJT": _fixed(8),
+    "HKT": _fixed(8),
+    "SGT": _fixed(8),
+    "JST": _fixed(9),
+    "KST": _fixed(9),
+    "AEST": _fixed(10),
+    "AEDT": _fixed(11),
+    "NZST": _fixed(12),
+    "NZDT": _fixed(13),
 }
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20\d\d)(?!\d)")
 _TIME = re.compile(
@@ -672,7 +731,10 @@ def _parse_stamp(text: str) -> _Stamp | None:
             warnings.simplefilter("ignore")
             default = datetime(2000, 1, 1)  # noqa: DTZ001 - only fills missing fields
             value = dateutil.parser.parse(
-                s, fuzzy=True, tzinfos=_TZ_ABBREVIATIONS, default=default,
+                s,
+                fuzzy=True,
+                tzinfos=_TZ_ABBREVIATIONS,
+                default=default,
                 dayfirst=bool(re.search(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b", s)),
             )
     except (ValueError, OverflowError, TypeError):
@@ -703,25 +765,31 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     lang: frozenset(words.split())
     for lang, words in {
         "en": "the and of to is that for it was on with as by at from this be are have has "
-              "had not but said his her they which an were will would been their who its",
+        "had not but said his her they which an were will would been their who its",
         "fr": "le les des et est une du dans que qui pour pas sur au aux avec il elle sont ont "
-              "été cette par mais plus ne ces leur nous vous selon",
+        "été cette par mais plus ne ces leur nous vous selon",
         "es": "el los las del y que en un una por con para es se su al lo como más pero sus "
-              "fue ha este esta según entre",
+        "fue ha este esta según entre",
         "pt": "o os do da dos das e que em um uma para com não por no na ao mais foi é seu "
-              "sua pelo pela ele ela também",
+        "sua pelo pela ele ela também",
         "de": "der die das und ist nicht ein eine zu den von mit sich auf für im dem des auch "
-              "es werden wurde hat sie nach bei aus",
+        "es werden wurde hat sie nach bei aus",
         "it": "il gli di e che è un una per non con del della sono da al nel alla si ma come "
-              "più anche dei delle",
+        "più anche dei delle",
         "nl": "de het een en van is dat niet op te zijn voor met die aan er ook als bij wordt "
-              "maar om naar",
+        "maar om naar",
     }.items()
 }
 _SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("\u3040-\u30ff", "ja"), ("\uac00-\ud7af", "ko"), ("\u4e00-\u9fff", "zh"),
-    ("\u0400-\u04ff", "ru"), ("\u0600-\u06ff", "ar"), ("\u0590-\u05ff", "he"),
-    ("\u0370-\u03ff", "el"), ("\u0900-\u097f", "hi"), ("\u0e00-\u0e7f", "th"),
+    ("\u3040-\u30ff", "ja"),
+    ("\uac00-\ud7af", "ko"),
+    ("\u4e00-\u9fff", "zh"),
+    ("\u0400-\u04ff", "ru"),
+    ("\u0600-\u06ff", "ar"),
+    ("\u0590-\u05ff", "he"),
+    ("\u0370-\u03ff", "el"),
+    ("\u0900-\u097f", "hi"),
+    ("\u0e00-\u0e7f", "th"),
 )
 
 
@@ -743,8 +811,10 @@ def _detect_language(text: str) -> str | None:
     if len(words) < 20:
         return None
     scores = sorted(
-        ((sum(1 for w in words if w in stop) / len(words), lang)
-         for lang, stop in _STOPWORDS.items()),
+        (
+            (sum(1 for w in words if w in stop) / len(words), lang)
+            for lang, stop in _STOPWORDS.items()
+        ),
         reverse=True,
     )
     (best, lang), (second, _) = scores[0], scores[1]
@@ -766,18 +836,41 @@ _CONFIG = use_config()
 _CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # no signal-based timeout in pool workers
 
 _ARTICLE_TYPES = {
-    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "blogposting",
-    "opinionnewsarticle", "backgroundnewsarticle", "report", "webpage", "liveblogposting",
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "blogposting",
+    "opinionnewsarticle",
+    "backgroundnewsarticle",
+    "report",
+    "webpage",
+    "liveblogposting",
 }
 _PUBLISHED_META = (
-    "article:published_time", "og:published_time", "og:article:published_time",
-    "datepublished", "publishdate", "publish-date", "publish_date", "pubdate", "date",
-    "dc.date.issued", "dcterms.issued", "dc.date", "sailthru.date", "parsely-pub-date",
-    "article.published", "ptime",
+    "article:published_time",
+    "og:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "pubdate",
+    "date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "ptime",
 )
 #: Metas that name the publication time explicitly; others must agree with htmldate.
 _TRUSTED_META = {
-    "article:published_time", "og:published_time", "og:article:published_time", "datepublished",
+    "article:published_time",
+    "og:published_time",
+    "og:article:published_time",
+    "datepublished",
 }
 
 
@@ -853,8 +946,10 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
             stamp = _parse_stamp(content)
             if stamp:
                 (facts.stamps if key in _TRUSTED_META else facts.weak_stamps).append(stamp)
-    for el in tree.xpath('.//time[@itemprop="datePublished" or @pubdate][@datetime]'
-                         ' | .//*[@itemprop="datePublished"][@datetime]'):
+    for el in tree.xpath(
+        './/time[@itemprop="datePublished" or @pubdate][@datetime]'
+        ' | .//*[@itemprop="datePublished"][@datetime]'
+    ):
         stamp = _parse_stamp(el.get("datetime", ""))
         if stamp:
             facts.stamps.append(stamp)
@@ -1033,10 +1128,12 @@ _DATE_LABELS = (
     r"first published|published|posted|last updated|updated|modified|date|publié|mis à jour"
     r"|publicado|actualizado|veröffentlicht|aktualisiert"
 )
-_DATE_LABEL = re.compile(rf"^(?P<label>{_DATE_LABELS})\b\s*(?:on|at)?\s*:?\s*(?P<value>.+)$",
-                         re.IGNORECASE)
-_DATE_LABEL_ANYWHERE = re.compile(rf"(?:^|\s|\|)({_DATE_LABELS})\b\s*(?:on|at)?\s*:?",
-                                  re.IGNORECASE)
+_DATE_LABEL = re.compile(
+    rf"^(?P<label>{_DATE_LABELS})\b\s*(?:on|at)?\s*:?\s*(?P<value>.+)$", re.IGNORECASE
+)
+_DATE_LABEL_ANYWHERE = re.compile(
+    rf"(?:^|\s|\|)({_DATE_LABELS})\b\s*(?:on|at)?\s*:?", re.IGNORECASE
+)
 _CAPTION = re.compile(
     r"^(?:file\s+)?photo\s*:|^(?:photo|image|picture|pictured|caption)\s*(?:credit)?\s*:"
     r"|\[(?:photo|image|video|picture)\b[^\]]*\]\s*$"
@@ -1176,8 +1273,9 @@ class _Byline:
 def _parse_names(segment: str, out: _Byline) -> bool:
     """Names (and a dateline place: ``REN QI in Moscow``) from one byline segment."""
     segment = segment.strip()
-    m = re.match(r"^(?P<names>.+?)\s+(?:in|from|reporting from)\s+(?P<place>[A-Z][\w .'’\-]+)$",
-                 segment)
+    m = re.match(
+        r"^(?P<names>.+?)\s+(?:in|from|reporting from)\s+(?P<place>[A-Z][\w .'’\-]+)$", segment
+    )
     place = None
     if m:
         segment, place = m.group("names"), m.group("place").strip()
@@ -1279,6 +1377,7 @@ def _find_byline(lines: list[str], header_end: int) -> tuple[_Byline, int, int] 
 
 def _choose_stamp(labelled: list[tuple[str, _Stamp]]) -> _Stamp | None:
     """Published/posted before a bare date before updated/modified."""
+
     def rank(item: tuple[str, _Stamp]) -> int:
         label = item[0]
         if label.startswith(("publi", "posted", "first", "date", "veröff")):
@@ -1309,8 +1408,7 @@ def _join_body(lines: list[str]) -> list[str]:
     nonblank = [line for b in blocks for line in b]
     multi = sum(1 for b in blocks if len(b) > 1)
     wrapped = (
-        multi >= max(1, len(blocks) // 3)
-        and max((len(x) for x in nonblank), default=0) <= 100
+        multi >= max(1, len(blocks) // 3) and max((len(x) for x in nonblank), default=0) <= 100
     )
     if wrapped:
         return [" ".join(b) for b in blocks]
@@ -1354,8 +1452,11 @@ def clean_text(text: str) -> CleanDoc:
     # followed by paragraphs
     title, title_at = None, None
     if byline_at is not None:
-        near = [j for j in range(byline_at - 1, max(-1, byline_at - 8), -1)
-                if lines[j] and _is_title_like(lines[j])]
+        near = [
+            j
+            for j in range(byline_at - 1, max(-1, byline_at - 8), -1)
+            if lines[j] and _is_title_like(lines[j])
+        ]
         # a headline has a few words; "Resize Text" or "Europe" is a menu item
         title_at = next((j for j in near if _words(lines[j]) >= 3), near[0] if near else None)
         title = lines[title_at] if title_at is not None else None
@@ -1381,8 +1482,12 @@ def clean_text(text: str) -> CleanDoc:
             stamps.extend(line_stamps)
         elif line and _is_paragraph(line):
             break
-        elif line and not (_is_furniture(line) or _JUNK_LINE.match(line)
-                           or _ROLE_WORDS.search(line) and _words(line) <= 8):
+        elif line and not (
+            _is_furniture(line)
+            or _JUNK_LINE.match(line)
+            or _ROLE_WORDS.search(line)
+            and _words(line) <= 8
+        ):
             break
         start += 1  # blank, date, role ("Staff writer") and menu lines before the body
 
@@ -1400,7 +1505,8 @@ def clean_text(text: str) -> CleanDoc:
         if _is_paragraph(line):
             body_chars += len(line)
     body = [
-        line for line in lines[start:end]
+        line
+        for line in lines[start:end]
         if not line or not (_CAPTION.search(line) or _is_nav(line) or _JUNK_LINE.match(line))
     ]
     # short trailing lines ("Global Edition", a section name) are page furniture

@@ -1,16 +1,16 @@
 """The command line: ``python -m worker COMMAND`` (or the ``diplomacy-worker`` script).
 
-  tag PATH...            enrich files locally, no services; JSON lines on stdout
-  eval FILE.jsonl        measure the tagger against gold labels
-  worker                 the service (faust worker)
-  replay DIR             publish a folder of saved articles to articles.raw, then exit
-  poll [FEED...]         poll feeds once, publish new entries, exit
-  feeds                  list configured feeds and their polling state
-  alerts [TOPIC...]      print alerts as they arrive (a downstream consumer)
-  dlq [--replay]         list dead letters; replay them after a fix
-  health                 ask a running worker how it is
-  schemas                write configs/schemas/*.json and configs/asyncapi.yaml
-  run-local              the local demo: worker + replay seeds/ + alerts, until Ctrl-C
+tag PATH...            enrich files locally, no services; JSON lines on stdout
+eval FILE.jsonl        measure the tagger against gold labels
+worker                 the service (faust worker)
+replay DIR             publish a folder of saved articles to articles.raw, then exit
+poll [FEED...]         poll feeds once, publish new entries, exit
+feeds                  list configured feeds and their polling state
+alerts [TOPIC...]      print alerts as they arrive (a downstream consumer)
+dlq [--replay]         list dead letters; replay them after a fix
+health                 ask a running worker how it is
+schemas                write configs/schemas/*.json and configs/asyncapi.yaml
+run-local              the local demo: worker + replay seeds/ + alerts, until Ctrl-C
 """
 
 from __future__ import annotations
@@ -96,28 +96,41 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
     await kafka_io.ensure_topics(settings, settings.topic_names.all(tagger.topics))
     counts: Counter[str] = Counter()
     started = time.monotonic()
+    source_name = os.path.basename(os.path.abspath(folder))  # noqa: ASYNC240 - no I/O
     async with kafka_io.producer(settings) as prod:
         for i, path in enumerate(files, 1):
             try:
-                record = read_seed(path, source_kind="seed", source_name=root.resolve().name)
+                record = read_seed(path, source_kind="seed", source_name=source_name)
             except SeedError as exc:
                 letter = DeadLetter(
-                    record_id=f"file:{path.name}", stage="source", error_class=exc.reason,
-                    message=str(exc), retriable=False, attempts=1,
-                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}})
-                await prod.send_and_wait(settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode())
+                    record_id=f"file:{path.name}",
+                    stage="source",
+                    error_class=exc.reason,
+                    message=str(exc),
+                    retriable=False,
+                    attempts=1,
+                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}},
+                )
+                await prod.send_and_wait(
+                    settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode()
+                )
                 counts["dead-lettered"] += 1
                 if not quiet:
                     _progress(i, len(files), path.name, f"dead letter ({exc.reason})")
                 continue
-            await prod.send_and_wait(settings.topic_names.raw, record.to_json(), key=record.record_id.encode())
+            await prod.send_and_wait(
+                settings.topic_names.raw, record.to_json(), key=record.record_id.encode()
+            )
             counts["published"] += 1
             if not quiet:
                 _progress(i, len(files), path.name, f"published {record.content_type}")
     took = time.monotonic() - started
-    print(f"replayed {root}: {counts['published']} published to {settings.topic_names.raw}, "
-          f"{counts['dead-lettered']} dead-lettered to {settings.topic_names.dlq}, "
-          f"{len(ignored)} ignored (not an article format) in {took:.1f}s", file=sys.stderr)
+    print(
+        f"replayed {root}: {counts['published']} published to {settings.topic_names.raw}, "
+        f"{counts['dead-lettered']} dead-lettered to {settings.topic_names.dlq}, "
+        f"{len(ignored)} ignored (not an article format) in {took:.1f}s",
+        file=sys.stderr,
+    )
     return 1 if counts["dead-lettered"] else 0
 
 
@@ -127,8 +140,10 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
 def format_alert(topic: str, alert: dict[str, Any]) -> str:
     when = alert.get("published_at") or "?"
     countries = ",".join(alert.get("countries") or []) or "-"
-    head = (f"[{alert.get('topic', topic)} {alert.get('score', 0):.2f}] {alert.get('title')!s}"
-            f"  ({countries}; {when})")
+    head = (
+        f"[{alert.get('topic', topic)} {alert.get('score', 0):.2f}] {alert.get('title')!s}"
+        f"  ({countries}; {when})"
+    )
     lines = [head]
     if alert.get("url"):
         lines.append(f"    {alert['url']}")
@@ -137,8 +152,15 @@ def format_alert(topic: str, alert: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def _alerts(ids: list[str], settings: Settings, *, from_beginning: bool, as_json: bool,
-                  max_messages: int | None, timeout_s: float | None) -> int:
+async def _alerts(
+    ids: list[str],
+    settings: Settings,
+    *,
+    from_beginning: bool,
+    as_json: bool,
+    max_messages: int | None,
+    timeout_s: float | None,
+) -> int:
     from worker import kafka_io
     from worker.bootstrap import load_tagging
 
@@ -152,9 +174,12 @@ async def _alerts(ids: list[str], settings: Settings, *, from_beginning: bool, a
     seen = 0
     deadline = time.monotonic() + timeout_s if timeout_s else None
     if not as_json:
-        print(f"listening on {len(names)} alert topic(s) at {settings.kafka_bootstrap_servers}"
-              f"{' from the beginning' if from_beginning else ''}; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
+        print(
+            f"listening on {len(names)} alert topic(s) at {settings.kafka_bootstrap_servers}"
+            f"{' from the beginning' if from_beginning else ''}; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
     async with kafka_io.consumer(settings, names, from_beginning=from_beginning) as cons:
         while max_messages is None or seen < max_messages:
             if deadline and time.monotonic() > deadline:
@@ -188,8 +213,10 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
         else:
             orig = d.get("original") or {}
             what = orig.get("url") or orig.get("path") or d.get("record_id")
-            print(f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
-                  f"{d.get('message')}  [{what}] attempts={d.get('attempts')}")
+            print(
+                f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
+                f"{d.get('message')}  [{what}] attempts={d.get('attempts')}"
+            )
     print(f"{len(letters)} dead letter(s) on {settings.topic_names.dlq}", file=sys.stderr)
     if not replay:
         return 0
@@ -202,10 +229,15 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
         replayable.append(rec.model_copy(update={"attempt": rec.attempt + 1}))
     async with kafka_io.producer(settings) as prod:
         for rec in replayable:
-            await prod.send_and_wait(settings.topic_names.raw, rec.to_json(), key=rec.record_id.encode())
-    print(f"replayed {len(replayable)} record(s) to {settings.topic_names.raw}; "
-          f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
-          "source file and replay the folder)", file=sys.stderr)
+            await prod.send_and_wait(
+                settings.topic_names.raw, rec.to_json(), key=rec.record_id.encode()
+            )
+    print(
+        f"replayed {len(replayable)} record(s) to {settings.topic_names.raw}; "
+        f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
+        "source file and replay the folder)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -237,8 +269,9 @@ def _run_worker(loglevel: str) -> int:
     return 0
 
 
-def _wait_healthy(settings: Settings, proc: subprocess.Popen[bytes], log_path: Path,
-                  timeout_s: float = 120.0) -> None:
+def _wait_healthy(
+    settings: Settings, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 120.0
+) -> None:
     import urllib.request
 
     url = f"http://{settings.web_host}:{settings.web_port}/health"
@@ -266,8 +299,13 @@ def _run_local(settings: Settings, seeds: str) -> int:
     log_path = log_dir / "worker.log"
     print(f"starting the worker (log: {log_path}) ...", file=sys.stderr, flush=True)
     with log_path.open("ab") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "worker"], stdout=logf,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "worker"],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
     def _terminate(signum: int, frame: Any) -> None:  # SIGTERM/SIGHUP: stop like Ctrl-C
         raise KeyboardInterrupt
 
@@ -277,10 +315,16 @@ def _run_local(settings: Settings, seeds: str) -> int:
         _wait_healthy(settings, proc, log_path)
         print(f"worker up (pid {proc.pid}); replaying {seeds} ...", file=sys.stderr, flush=True)
         asyncio.run(_replay(seeds, settings, quiet=False))
-        print("alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis):",
-              file=sys.stderr, flush=True)
-        asyncio.run(_alerts([], settings, from_beginning=True, as_json=False,
-                            max_messages=None, timeout_s=None))
+        print(
+            "alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis):",
+            file=sys.stderr,
+            flush=True,
+        )
+        asyncio.run(
+            _alerts(
+                [], settings, from_beginning=True, as_json=False, max_messages=None, timeout_s=None
+            )
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -309,10 +353,12 @@ async def _feeds(settings: Settings) -> int:
     finally:
         await redis.aclose()
     for r in rows:
-        print(f"{r['name']:<24} {r.get('last_status') or 'never polled':<13} "
-              f"last={r.get('last_poll_at') or '-'} next={r.get('next_poll_at') or 'due'} "
-              f"errors={r.get('consecutive_errors', 0)} {r['url']}"
-              + (f"\n    last error: {r['last_error']}" if r.get("last_error") else ""))
+        print(
+            f"{r['name']:<24} {r.get('last_status') or 'never polled':<13} "
+            f"last={r.get('last_poll_at') or '-'} next={r.get('next_poll_at') or 'due'} "
+            f"errors={r.get('consecutive_errors', 0)} {r['url']}"
+            + (f"\n    last error: {r['last_error']}" if r.get("last_error") else "")
+        )
     print(f"{len(rows)} feed(s) in {settings.feeds_path}", file=sys.stderr)
     return 0
 
@@ -327,9 +373,11 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
     redis = make_redis(settings)
     try:
         async with kafka_io.producer(settings) as prod:
+
             async def publish(record: Any) -> None:
-                await prod.send_and_wait(settings.topic_names.raw, record.to_json(),
-                                         key=record.record_id.encode())
+                await prod.send_and_wait(
+                    settings.topic_names.raw, record.to_json(), key=record.record_id.encode()
+                )
 
             def progress(msg: str) -> None:
                 print(msg, file=sys.stderr, flush=True)
@@ -342,8 +390,10 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
     failed = [r for r in results if r.status == "error"]
     for r in results:
         print(r.summary() if r.ok else f"FAILED {r.summary()}")
-    print(f"polled {len(results)} feed(s): {len(results) - len(failed)} ok, "
-          f"{len(failed)} failed", file=sys.stderr)
+    print(
+        f"polled {len(results)} feed(s): {len(results) - len(failed)} ok, {len(failed)} failed",
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 
@@ -351,8 +401,11 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     s = sub.add_parser("tag", help="enrich files locally (no services); JSON lines out")
@@ -414,12 +467,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "replay":
             return asyncio.run(_replay(args.folder, settings, args.quiet))
         if args.cmd == "alerts":
-            return asyncio.run(_alerts(args.topic_ids, settings,
-                                       from_beginning=args.from_beginning, as_json=args.json,
-                                       max_messages=args.max, timeout_s=args.timeout))
+            return asyncio.run(
+                _alerts(
+                    args.topic_ids,
+                    settings,
+                    from_beginning=args.from_beginning,
+                    as_json=args.json,
+                    max_messages=args.max,
+                    timeout_s=args.timeout,
+                )
+            )
         if args.cmd == "dlq":
-            return asyncio.run(_dlq(settings, replay=args.replay, stage=args.stage,
-                                    as_json=args.json))
+            return asyncio.run(
+                _dlq(settings, replay=args.replay, stage=args.stage, as_json=args.json)
+            )
         if args.cmd == "poll":
             return asyncio.run(_poll(settings, args.feeds))
         if args.cmd == "feeds":
@@ -445,8 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, BrokerUnavailable):
             _err(str(exc))
             return 3
-        if exc.__class__.__name__ in ("ConnectionError", "TimeoutError") or \
-                exc.__class__.__module__.startswith("redis"):
+        if exc.__class__.__name__ in (
+            "ConnectionError",
+            "TimeoutError",
+        ) or exc.__class__.__module__.startswith("redis"):
             _err(f"Redis: {exc} (is it running? `make up`)")
             return 3
         raise

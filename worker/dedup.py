@@ -30,8 +30,11 @@ def canonical_url(url: str) -> str:
     from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not _TRACKING.match(k.lower())]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING.match(k.lower())
+    ]
     cleaned = urlunsplit(parts._replace(query=urlencode(query), fragment=""))
     return canonicalize_url(cleaned, keep_fragments=False)
 

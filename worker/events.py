@@ -134,8 +134,9 @@ class DeadLetter(_Model):
 
     schema_version: int = SCHEMA_VERSION
     record_id: str
-    stage: Literal["decode", "fetch", "clean", "tag", "dedup", "publish", "poll", "source",
-                   "internal"]
+    stage: Literal[
+        "decode", "fetch", "clean", "tag", "dedup", "publish", "poll", "source", "internal"
+    ]
     error_class: str
     message: str
     retriable: bool

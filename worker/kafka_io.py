@@ -27,7 +27,8 @@ def _unavailable(settings: Settings, exc: BaseException) -> BrokerUnavailable:
     return BrokerUnavailable(
         f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
         f"({exc.__class__.__name__}: {exc or 'timed out'}). Is it running? "
-        "`make up` starts a local broker; WORKER_KAFKA_BOOTSTRAP_SERVERS points elsewhere.")
+        "`make up` starts a local broker; WORKER_KAFKA_BOOTSTRAP_SERVERS points elsewhere."
+    )
 
 
 async def _start(client: Any, settings: Settings) -> None:
@@ -48,9 +49,16 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
         missing = [n for n in names if n not in existing]
         if missing:
             try:
-                await admin.create_topics([
-                    NewTopic(n, num_partitions=settings.topic_partitions,
-                             replication_factor=settings.topic_replication) for n in missing])
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            n,
+                            num_partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication,
+                        )
+                        for n in missing
+                    ]
+                )
             except TopicAlreadyExistsError:
                 pass
         return missing
@@ -60,8 +68,13 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    prod = AIOKafkaProducer(acks="all", enable_idempotence=True, request_timeout_ms=15000,
-                            linger_ms=5, **kafka_client_kwargs(settings))
+    prod = AIOKafkaProducer(
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=15000,
+        linger_ms=5,
+        **kafka_client_kwargs(settings),
+    )
     await _start(prod, settings)
     try:
         yield prod
@@ -70,12 +83,17 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @contextlib.asynccontextmanager
-async def consumer(settings: Settings, topics: list[str], *, from_beginning: bool,
-                   group_id: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
+async def consumer(
+    settings: Settings, topics: list[str], *, from_beginning: bool, group_id: str | None = None
+) -> AsyncIterator[AIOKafkaConsumer]:
     cons = AIOKafkaConsumer(
-        *topics, group_id=group_id, enable_auto_commit=group_id is not None,
+        *topics,
+        group_id=group_id,
+        enable_auto_commit=group_id is not None,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        metadata_max_age_ms=5000, **kafka_client_kwargs(settings))
+        metadata_max_age_ms=5000,
+        **kafka_client_kwargs(settings),
+    )
     await _start(cons, settings)
     try:
         yield cons

@@ -150,8 +150,9 @@ def _feed_text(raw: RawRecord) -> str:
 # --- the pipeline -------------------------------------------------------------------
 
 
-async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
-                 ) -> tuple[CleanDoc, TextOrigin] | Failed:
+async def _clean(
+    raw: RawRecord, ports: Ports, last_attempt: bool
+) -> tuple[CleanDoc, TextOrigin] | Failed:
     """Pick the text source and clean it; feed text is the fallback for feed entries."""
     origin: TextOrigin
     feed_text = _feed_text(raw)
@@ -180,8 +181,10 @@ async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
             if _is_retriable(exc) and not last_attempt:
                 return Failed("fetch", exc, retriable=True)
             if feed_text:
-                log.info("page not fetched, using the feed's text", extra={
-                    "url": raw.url, "reason": str(exc)})
+                log.info(
+                    "page not fetched, using the feed's text",
+                    extra={"url": raw.url, "reason": str(exc)},
+                )
                 return CleanDoc(text=feed_text), "feed"
             return Failed("fetch", exc, retriable=_is_retriable(exc))
         try:
@@ -194,8 +197,11 @@ async def _clean(raw: RawRecord, ports: Ports, last_attempt: bool
             return Failed("clean", exc, retriable=_is_retriable(exc))
     if feed_text:
         return CleanDoc(text=feed_text), "feed"
-    return Failed("source", NoContent("record has no body, no fetchable URL and no feed text"),
-                  retriable=False)
+    return Failed(
+        "source",
+        NoContent("record has no body, no fetchable URL and no feed text"),
+        retriable=False,
+    )
 
 
 async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> Outcome:
@@ -315,9 +321,16 @@ class Stats:
 class Processor:
     """Runs :func:`enrich` with bounded retries and delivers the outcome to the sink."""
 
-    def __init__(self, ports: Ports, sink: Sink, *, max_attempts: int = 3,
-                 backoff_s: float = 0.5, publish_retry_cap_s: float = 30.0,
-                 names: TopicNames | None = None) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        sink: Sink,
+        *,
+        max_attempts: int = 3,
+        backoff_s: float = 0.5,
+        publish_retry_cap_s: float = 30.0,
+        names: TopicNames | None = None,
+    ) -> None:
         self.ports = ports
         self.names = names or TopicNames()
         self.sink = sink
@@ -332,14 +345,19 @@ class Processor:
         attempt = 0
         while True:
             attempt += 1
-            outcome = await enrich(raw, self.ports,
-                                   last_attempt=attempt >= self.max_attempts)
+            outcome = await enrich(raw, self.ports, last_attempt=attempt >= self.max_attempts)
             if isinstance(outcome, Failed) and outcome.retriable and attempt < self.max_attempts:
                 self.stats.retries += 1
                 delay = self.backoff_s * 2 ** (attempt - 1)
-                log.warning("retrying record %s after %s failure (%s), attempt %d/%d in %.1fs",
-                            raw.record_id, outcome.stage, outcome.message, attempt,
-                            self.max_attempts, delay)
+                log.warning(
+                    "retrying record %s after %s failure (%s), attempt %d/%d in %.1fs",
+                    raw.record_id,
+                    outcome.stage,
+                    outcome.message,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             break
@@ -356,8 +374,12 @@ class Processor:
     async def deliver(self, raw: RawRecord, outcome: Outcome, attempts: int) -> None:
         if isinstance(outcome, Skipped):
             self.stats.skipped[outcome.reason] += 1
-            log.info("skipped record %s (%s) article=%s", raw.record_id, outcome.reason,
-                     outcome.article_id)
+            log.info(
+                "skipped record %s (%s) article=%s",
+                raw.record_id,
+                outcome.reason,
+                outcome.article_id,
+            )
             return
         if isinstance(outcome, Failed):
             await self.send_dead_letter(dead_letter(raw, outcome, attempts))
@@ -367,12 +389,18 @@ class Processor:
         # the event and its alerts in flight together; all acknowledged before the mark
         await asyncio.gather(
             self._publish(self.names.enriched, key, event.to_json()),
-            *(self._publish(self.names.alert(a.topic), key, a.to_json())
-              for a in outcome.alerts))
+            *(self._publish(self.names.alert(a.topic), key, a.to_json()) for a in outcome.alerts),
+        )
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
-        log.info("enriched %s topics=%s countries=%s alerts=%d title=%r", event.id,
-                 [t.id for t in event.topics], event.countries, len(outcome.alerts), event.title)
+        log.info(
+            "enriched %s topics=%s countries=%s alerts=%d title=%r",
+            event.id,
+            [t.id for t in event.topics],
+            event.countries,
+            len(outcome.alerts),
+            event.title,
+        )
         try:
             await self.ports.seen.mark(event.id, SeenMark(event.fingerprint, event.revision))
             if not self.redis_ok:
@@ -387,8 +415,13 @@ class Processor:
     async def send_dead_letter(self, letter: DeadLetter) -> None:
         await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
         self.stats.dead_letters[letter.stage] += 1
-        log.warning("dead letter for record %s: stage=%s %s: %s", letter.record_id,
-                    letter.stage, letter.error_class, letter.message)
+        log.warning(
+            "dead letter for record %s: stage=%s %s: %s",
+            letter.record_id,
+            letter.stage,
+            letter.error_class,
+            letter.message,
+        )
 
     async def _publish(self, topic: str, key: bytes, value: bytes) -> None:
         """Publish and wait for the ack; while the broker is away, keep trying (capped
@@ -401,7 +434,12 @@ class Processor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every publish error is retried
-                log.error("publish to %s failed (%s: %s); retrying in %.1fs", topic,
-                          exc.__class__.__name__, exc, delay)
+                log.error(
+                    "publish to %s failed (%s: %s); retrying in %.1fs",
+                    topic,
+                    exc.__class__.__name__,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.publish_retry_cap_s)

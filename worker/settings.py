@@ -32,24 +32,33 @@ class Settings(BaseSettings):
 
     # --- faust ----------------------------------------------------------------
     app_id: str = "diplomacy-ingest"
-    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$",
-                              description="namespace for every topic name, e.g. 'staging.'")
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="namespace for every topic name, e.g. 'staging.'",
+    )
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = ROOT / ".services" / "faust"
-    shutdown_timeout_s: float = Field(default=30.0, gt=0,
-                                      description="after SIGTERM, exit at the latest after this")
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, description="after SIGTERM, exit at the latest after this"
+    )
 
     # --- pipeline -------------------------------------------------------------
     configs_dir: Path = ROOT / "configs"
-    agent_concurrency: int = Field(default=4, ge=1, le=64,
-                                   description="records the worker handles at once")
-    extract_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0,
-                                 description="cleaning process pool size; 0 = in a thread")
+    agent_concurrency: int = Field(
+        default=4, ge=1, le=64, description="records the worker handles at once"
+    )
+    extract_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=0,
+        description="cleaning process pool size; 0 = in a thread",
+    )
     stream_buffer_maxsize: int = Field(
-        default=64, ge=1, description="raw records read ahead per partition (bounds memory)")
+        default=64, ge=1, description="raw records read ahead per partition (bounds memory)"
+    )
     max_attempts: int = Field(default=3, ge=1, description="tries for a retriable failure")
     retry_backoff_s: float = Field(default=0.5, ge=0)
     seen_ttl_days: int = Field(default=90, ge=1)
@@ -65,15 +74,17 @@ class Settings(BaseSettings):
     )
     user_agent: str = Field(
         default="diplomacy-ingest-worker/0.1 (news monitoring; python-aiohttp)",
-        description="sent on every request; add a contact URL or e-mail for your deployment")
+        description="sent on every request; add a contact URL or e-mail for your deployment",
+    )
 
     # --- feeds ------------------------------------------------------------------
     feeds_file: Path | None = None
     poll_interval_s: float = 900.0
     poll_min_interval_s: float = 60.0
     poll_max_backoff_s: float = 6 * 3600.0
-    poll_tick_s: float = Field(default=30.0, gt=0,
-                               description="how often the leader checks for due feeds")
+    poll_tick_s: float = Field(
+        default=30.0, gt=0, description="how often the leader checks for due feeds"
+    )
 
     @field_validator("fetch_allow_networks")
     @classmethod

@@ -28,8 +28,9 @@ def main() -> int:
     parser.add_argument("dirs", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    dirs = args.dirs or [d for d in (ROOT / "tests/data/pages", Path("/work/shared/data/pages"))
-                         if d.is_dir()]
+    dirs = args.dirs or [
+        d for d in (ROOT / "tests/data/pages", Path("/work/shared/data/pages")) if d.is_dir()
+    ]
     pages: dict[str, str] = {}
     for d in dirs:
         for path in sorted(d.glob("*.html")):
@@ -65,8 +66,10 @@ def main() -> int:
         print(f"{name:28s} {kb:6.0f} {statistics.median(ts):10.1f} {max(ts):8.1f}")
     every = sorted(t for ts in timings.values() for t in ts)
     p95 = every[min(len(every) - 1, int(0.95 * len(every)))]
-    print(f"\n{len(pages)} pages x {args.repeat}: mean {statistics.mean(every):.1f} ms/page, "
-          f"median {statistics.median(every):.1f}, p95 {p95:.1f}")
+    print(
+        f"\n{len(pages)} pages x {args.repeat}: mean {statistics.mean(every):.1f} ms/page, "
+        f"median {statistics.median(every):.1f}, p95 {p95:.1f}"
+    )
     print(f"peak traced Python memory during one pass: {peak / 2**20:.1f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"peak RSS of this process: {rss:.0f} MiB")

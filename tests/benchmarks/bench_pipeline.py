@@ -86,16 +86,24 @@ def main(argv: list[str] | None = None) -> int:
     extractor = InlineExtractor()
     source = Source(kind="seed", name="bench")
     records = {
-        name: RawRecord.model_validate({"record_id": f"bench-{i}", "source": source,
-                                        "path": name, "content_type": kind, "body": content})
+        name: RawRecord.model_validate(
+            {
+                "record_id": f"bench-{i}",
+                "source": source,
+                "path": name,
+                "content_type": kind,
+                "body": content,
+            }
+        )
         for i, (name, (kind, content)) in enumerate(pages.items())
     }
 
     # warm every stage once (imports, lazy tables, the automaton), outside the timings
     warm_up()
     tagger.tag("warm up", "Russia and the United States held arms control talks in Vienna.")
-    trafilatura.bare_extraction(next(c for k, c in pages.values() if k == "html"),
-                                with_metadata=True)
+    trafilatura.bare_extraction(
+        next(c for k, c in pages.values() if k == "html"), with_metadata=True
+    )
 
     loop = asyncio.new_event_loop()
     times: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in pages}
@@ -117,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = tagger.tag(doc.title, doc.text, doc.published_at)
                 rules.alerting(result)
                 t["tag"].append(time.perf_counter() - t0)
-            ports = Ports(extractor=extractor, tagger=tagger, alert_rules=rules,
-                          seen=MemorySeenStore())
+            ports = Ports(
+                extractor=extractor, tagger=tagger, alert_rules=rules, seen=MemorySeenStore()
+            )
             t0 = time.perf_counter()
             outcome = loop.run_until_complete(enrich(records[name], ports))
             if isinstance(outcome, Enriched):
@@ -137,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     def ms(x: float | None, w: int = 9, p: int = 1) -> str:
         return f"{'-':>{w}}" if x is None else f"{x * 1e3:>{w}.{p}f}"
 
-    print(f"{len(pages)} distinct pages from {', '.join(str(d) for d in dirs)}; "
-          f"median of {args.repeat} per figure (ms)")
-    print(f"{'page':<30}{'KB':>6}{'bare':>9}{'clean':>9}{'tag':>9}{'pipeline':>9}"
-          f"{'pipe/bare':>10}")
+    print(
+        f"{len(pages)} distinct pages from {', '.join(str(d) for d in dirs)}; "
+        f"median of {args.repeat} per figure (ms)"
+    )
+    print(f"{'page':<30}{'KB':>6}{'bare':>9}{'clean':>9}{'tag':>9}{'pipeline':>9}{'pipe/bare':>10}")
     sums = dict.fromkeys(STAGES, 0.0)
     n_html = 0
     for name, (kind, content) in pages.items():
@@ -148,15 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         bare, pipe = m["bare"], m["pipeline"]
         ratio = f"{pipe / bare:>10.2f}" if bare and pipe else f"{'-':>10}"
         kb = len(content.encode("utf-8", "replace")) / 1024
-        print(f"{name:<30}{kb:>6.0f}{ms(m['bare'])}{ms(m['clean'])}{ms(m['tag'], p=2)}"
-              f"{ms(m['pipeline'])}{ratio}")
+        print(
+            f"{name:<30}{kb:>6.0f}{ms(m['bare'])}{ms(m['clean'])}{ms(m['tag'], p=2)}"
+            f"{ms(m['pipeline'])}{ratio}"
+        )
         if kind == "html" and all(m[s] is not None for s in STAGES):
             n_html += 1
             for s in STAGES:
                 sums[s] += m[s]  # type: ignore[operator]
     print("-" * 82)
-    print(f"{'total, ' + str(n_html) + ' HTML pages':<36}{ms(sums['bare'])}{ms(sums['clean'])}"
-          f"{ms(sums['tag'], p=2)}{ms(sums['pipeline'])}")
+    print(
+        f"{'total, ' + str(n_html) + ' HTML pages':<36}{ms(sums['bare'])}{ms(sums['clean'])}"
+        f"{ms(sums['tag'], p=2)}{ms(sums['pipeline'])}"
+    )
     if not sums["bare"]:
         print("no HTML page went through every stage: no ratios", file=sys.stderr)
         return 1
@@ -165,10 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio clean    / bare trafilatura : {sums['clean'] / sums['bare']:.3f}")
     print(f"ratio tagging  / bare trafilatura : {sums['tag'] / sums['bare']:.4f}  (budget <= 0.03)")
     print(f"ratio tagging  / clean            : {sums['tag'] / sums['clean']:.4f}")
-    print(f"ratio pipeline / clean            : {sums['pipeline'] / sums['clean']:.3f}  "
-          f"(what enrich adds on top of cleaning: ids, tagging, event, JSON)")
-    print(f"pipeline throughput, one core     : {n_html / sums['pipeline']:.1f} HTML pages/s "
-          f"(this run, this machine)")
+    print(
+        f"ratio pipeline / clean            : {sums['pipeline'] / sums['clean']:.3f}  "
+        f"(what enrich adds on top of cleaning: ids, tagging, event, JSON)"
+    )
+    print(
+        f"pipeline throughput, one core     : {n_html / sums['pipeline']:.1f} HTML pages/s "
+        f"(this run, this machine)"
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"peak RSS of this process          : {rss:.0f} MiB")
     for name, why in notes.items():

@@ -129,15 +129,19 @@ class Plan:
     text_bytes: int = 0
 
 
-def build_plan(n: int, html_share: float, duplicates: int, bad_pages: int, bad_json: int,
-               seed: int) -> Plan:
+def build_plan(
+    n: int, html_share: float, duplicates: int, bad_pages: int, bad_json: int, seed: int
+) -> Plan:
     from worker.clean import CleanError, clean_html
     from worker.events import RawRecord, Source
 
     rng = random.Random(seed)
     source = Source(kind="file", name="load-test")
-    articles = [json.loads(line) for line in
-                (ROOT / "tests/data/diplomacy-dev.jsonl").read_text().splitlines() if line.strip()]
+    articles = [
+        json.loads(line)
+        for line in (ROOT / "tests/data/diplomacy-dev.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     pages: dict[str, str] = {}
     for d in (ROOT / "tests/data/pages", ROOT / "seeds"):
         for p in sorted(d.glob("*.html")):
@@ -162,22 +166,36 @@ def build_plan(n: int, html_share: float, duplicates: int, bad_pages: int, bad_j
         if i < n_html:
             name = names[i % len(names)]
             html = usable[name]
-            para = (f"<p>Load-test copy {i} of this page, reference {tag}, was republished "
-                    f"for the ingest load test with its own paragraph.</p>")
+            para = (
+                f"<p>Load-test copy {i} of this page, reference {tag}, was republished "
+                f"for the ingest load test with its own paragraph.</p>"
+            )
             cut = html.find("</p>")
-            body = html[:cut + 4] + para + html[cut + 4:] if cut >= 0 else html + para
-            rec = RawRecord(record_id=uuid.uuid4().hex, source=source,
-                            url=f"https://loadtest.example/{name}/{i}", path=f"{name}.html",
-                            content_type="html", body=body)
+            body = html[: cut + 4] + para + html[cut + 4 :] if cut >= 0 else html + para
+            rec = RawRecord(
+                record_id=uuid.uuid4().hex,
+                source=source,
+                url=f"https://loadtest.example/{name}/{i}",
+                path=f"{name}.html",
+                content_type="html",
+                body=body,
+            )
             plan.html += 1
             plan.html_bytes += len(body)
         else:
             a = articles[i % len(articles)]
-            body = (f"{a['title']}\n\n{a['text']}\n\nLoad-test copy {i} of this dispatch, "
-                    f"reference {tag}, was filed for the ingest load test.")
-            rec = RawRecord(record_id=uuid.uuid4().hex, source=source,
-                            url=f"https://loadtest.example/{a['id']}/{i}", path=f"{a['id']}.txt",
-                            content_type="text", body=body)
+            body = (
+                f"{a['title']}\n\n{a['text']}\n\nLoad-test copy {i} of this dispatch, "
+                f"reference {tag}, was filed for the ingest load test."
+            )
+            rec = RawRecord(
+                record_id=uuid.uuid4().hex,
+                source=source,
+                url=f"https://loadtest.example/{a['id']}/{i}",
+                path=f"{a['id']}.txt",
+                content_type="text",
+                body=body,
+            )
             plan.text += 1
             plan.text_bytes += len(body)
         good_records.append(rec)
@@ -190,14 +208,20 @@ def build_plan(n: int, html_share: float, duplicates: int, bad_pages: int, bad_j
         out.insert(rng.randrange(len(out) + 1), (dup.record_id.encode(), dup.to_json()))
         plan.duplicates += 1
     for j in range(bad_pages):
-        bad = RawRecord(record_id=uuid.uuid4().hex, source=source,
-                        url=f"https://loadtest.example/paywall/{j}", path="paywall.html",
-                        content_type="html", body=EMPTY_PAGE.format(n=j))
+        bad = RawRecord(
+            record_id=uuid.uuid4().hex,
+            source=source,
+            url=f"https://loadtest.example/paywall/{j}",
+            path="paywall.html",
+            content_type="html",
+            body=EMPTY_PAGE.format(n=j),
+        )
         out.insert(rng.randrange(len(out) + 1), (bad.record_id.encode(), bad.to_json()))
         plan.bad_pages += 1
     for j in range(bad_json):
-        out.insert(rng.randrange(len(out) + 1),
-                   (f"bad-{j}".encode(), BAD_PAYLOADS[j % len(BAD_PAYLOADS)]))
+        out.insert(
+            rng.randrange(len(out) + 1), (f"bad-{j}".encode(), BAD_PAYLOADS[j % len(BAD_PAYLOADS)])
+        )
         plan.bad_json += 1
     plan.records = out
     return plan
@@ -225,16 +249,24 @@ def health(port: int) -> dict[str, Any] | None:
 
 
 def processed(stats: dict[str, Any]) -> int:
-    return (int(stats.get("enriched", 0)) + sum((stats.get("skipped") or {}).values())
-            + sum((stats.get("dead_letters") or {}).values()))
+    return (
+        int(stats.get("enriched", 0))
+        + sum((stats.get("skipped") or {}).values())
+        + sum((stats.get("dead_letters") or {}).values())
+    )
 
 
-async def consume(bootstrap: str, topics: dict[str, str], obs: Observed, stop: asyncio.Event
-                  ) -> None:
+async def consume(
+    bootstrap: str, topics: dict[str, str], obs: Observed, stop: asyncio.Event
+) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                            auto_offset_reset="earliest", metadata_max_age_ms=5000)
+    cons = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=5000,
+    )
     await cons.start()
     try:
         tps = []
@@ -266,9 +298,15 @@ async def consume(bootstrap: str, topics: dict[str, str], obs: Observed, stop: a
 async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
     from aiokafka import AIOKafkaProducer
 
-    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                            linger_ms=20, max_batch_size=512 * 1024,
-                            max_request_size=4 * 1024 * 1024, request_timeout_ms=30000)
+    prod = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        request_timeout_ms=30000,
+    )
     await prod.start()
     t0 = time.monotonic()
     try:
@@ -284,8 +322,14 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
     return time.monotonic() - t0
 
 
-async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Path,
-              worker_holder: list[subprocess.Popen[bytes]], deadline: float) -> int:
+async def run(
+    args: argparse.Namespace,
+    bootstrap: str,
+    redis_url: str,
+    tmp: Path,
+    worker_holder: list[subprocess.Popen[bytes]],
+    deadline: float,
+) -> int:
     """``deadline``: time.monotonic() by which the report must be printed."""
     from worker.kafka_io import ensure_topics
     from worker.settings import Settings
@@ -296,17 +340,19 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
     feeds = tmp / "feeds.yaml"
     feeds.write_text("feeds: []\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
-    env.update({
-        "WORKER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "WORKER_REDIS_URL": redis_url,
-        "WORKER_TOPIC_PREFIX": prefix,
-        "WORKER_APP_ID": f"ingest-{prefix.rstrip('.')}",
-        "WORKER_WEB_PORT": str(port),
-        "WORKER_DATA_DIR": str(tmp / "faust"),
-        "WORKER_FEEDS_FILE": str(feeds),
-        "WORKER_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "WORKER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "WORKER_REDIS_URL": redis_url,
+            "WORKER_TOPIC_PREFIX": prefix,
+            "WORKER_APP_ID": f"ingest-{prefix.rstrip('.')}",
+            "WORKER_WEB_PORT": str(port),
+            "WORKER_DATA_DIR": str(tmp / "faust"),
+            "WORKER_FEEDS_FILE": str(feeds),
+            "WORKER_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if args.extract_workers is not None:
         env["WORKER_EXTRACT_WORKERS"] = str(args.extract_workers)
     for item in args.worker_env:  # e.g. STREAM_BUFFER_MAXSIZE=64 (faust reads its env)
@@ -318,23 +364,31 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
     await ensure_topics(settings, names.all(tagger.topics))
 
     say(f"generating {args.articles} articles ...")
-    plan = build_plan(args.articles, args.html_share, args.duplicates, args.bad_pages,
-                      args.bad_json, args.seed)
+    plan = build_plan(
+        args.articles, args.html_share, args.duplicates, args.bad_pages, args.bad_json, args.seed
+    )
     n_in = len(plan.records)
 
     log_path = tmp / "worker.log"
     with log_path.open("ab") as logf:
         # one short, non-blocking call: Popen returns at once
-        proc = subprocess.Popen([PY, "-m", "worker", "worker"],  # noqa: S603, ASYNC220
-                                env=env, cwd=ROOT,
-                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(  # noqa: ASYNC220
+            [PY, "-m", "worker", "worker"],  # noqa: S603
+            env=env,
+            cwd=ROOT,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     worker_holder.append(proc)
     say(f"worker pid {proc.pid}, web port {port}, topics {prefix}*, log {log_path}")
     start_by = time.monotonic() + 180
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"worker exited {proc.returncode} during start:\n"
-                               + "\n".join(log_path.read_text(errors='replace').splitlines()[-30:]))
+            raise RuntimeError(
+                f"worker exited {proc.returncode} during start:\n"
+                + "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+            )
         h = health(port)
         if h is not None and h.get("stats"):
             break
@@ -346,8 +400,9 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
 
     obs = Observed()
     stop = asyncio.Event()
-    consumer = asyncio.create_task(consume(bootstrap, {"enriched": names.enriched,
-                                                       "dlq": names.dlq}, obs, stop))
+    consumer = asyncio.create_task(
+        consume(bootstrap, {"enriched": names.enriched, "dlq": names.dlq}, obs, stop)
+    )
     t_start = time.monotonic()
     hard_deadline = deadline
     pub_task = asyncio.create_task(publish(bootstrap, names.raw, plan.records))
@@ -362,10 +417,12 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
             obs.samples.append((time.monotonic() - t_start, done, main, kids))
             if pub_task.done():
                 el = time.monotonic() - t_start
-                say(f"[{el:6.0f}s] {done}/{n_in} processed ({100 * done / n_in:5.1f}%)  "
+                say(
+                    f"[{el:6.0f}s] {done}/{n_in} processed ({100 * done / n_in:5.1f}%)  "
                     f"enriched ids {len(obs.enriched_ids)}  dlq {obs.dlq_msgs}  "
                     f"rate {done / max(el, 1e-9):5.1f}/s  RSS {(main + kids) / 1024:.0f} MiB "
-                    f"(worker {main / 1024:.0f} + pool {kids / 1024:.0f})")
+                    f"(worker {main / 1024:.0f} + pool {kids / 1024:.0f})"
+                )
             await asyncio.sleep(1.0)
 
     sampler = asyncio.create_task(sample_loop())
@@ -377,8 +434,7 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
                 status = f"worker died (exit {proc.returncode})"
                 break
             skipped = sum((obs.health.get("skipped") or {}).values())
-            if (processed(obs.health) >= n_in
-                    and obs.enriched_msgs + skipped + obs.dlq_msgs >= n_in):
+            if processed(obs.health) >= n_in and obs.enriched_msgs + skipped + obs.dlq_msgs >= n_in:
                 status = "done"
                 break
             await asyncio.sleep(0.5)
@@ -395,12 +451,22 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str, tmp: Pat
         with contextlib.suppress(Exception):
             await asyncio.wait_for(consumer, 15)
 
-    return report(args, plan, obs, n_in, status, publish_s, t_done, (idle_main, idle_kids),
-                  log_path)
+    return report(
+        args, plan, obs, n_in, status, publish_s, t_done, (idle_main, idle_kids), log_path
+    )
 
 
-def report(args: argparse.Namespace, plan: Plan, obs: Observed, n_in: int, status: str,
-           publish_s: float, t_done: float, idle: tuple[int, int], log_path: Path) -> int:
+def report(
+    args: argparse.Namespace,
+    plan: Plan,
+    obs: Observed,
+    n_in: int,
+    status: str,
+    publish_s: float,
+    t_done: float,
+    idle: tuple[int, int],
+    log_path: Path,
+) -> int:
     st = obs.health
     skipped = sum((st.get("skipped") or {}).values())
     h_dlq = sum((st.get("dead_letters") or {}).values())
@@ -415,63 +481,91 @@ def report(args: argparse.Namespace, plan: Plan, obs: Observed, n_in: int, statu
     none_lost = distinct == plan.good
     ok = balanced and none_lost
     print()
-    print(f"load test: {plan.good} distinct articles ({plan.html} HTML "
-          f"{plan.html_bytes / 2**20:.0f} MiB, {plan.text} text {plan.text_bytes / 2**20:.1f} MiB)"
-          f" + {plan.duplicates} duplicates + {plan.bad_pages} pages that clean to nothing"
-          f" + {plan.bad_json} undecodable payloads; one worker; status: {status}")
+    print(
+        f"load test: {plan.good} distinct articles ({plan.html} HTML "
+        f"{plan.html_bytes / 2**20:.0f} MiB, {plan.text} text {plan.text_bytes / 2**20:.1f} MiB)"
+        f" + {plan.duplicates} duplicates + {plan.bad_pages} pages that clean to nothing"
+        f" + {plan.bad_json} undecodable payloads; one worker; status: {status}"
+    )
     print(f"{'':32}{'observed':>10}{'expected':>10}{'/health':>10}")
     print(f"{'articles in (raw records)':32}{n_in:>10}{n_in:>10}{st.get('received', '-'):>10}")
-    print(f"{'enriched (messages = records)':32}{enriched:>10}{exp_enriched:>10}"
-          f"{st.get('enriched', '-'):>10}")
+    print(
+        f"{'enriched (messages = records)':32}{enriched:>10}{exp_enriched:>10}"
+        f"{st.get('enriched', '-'):>10}"
+    )
     print(f"{'enriched distinct article ids':32}{distinct:>10}{exp_enriched:>10}")
     reasons = ", ".join(f"{k} {v}" for k, v in (st.get("skipped") or {}).items())
     print(f"{'skipped':32}{skipped:>10}{exp_skipped:>10}{skipped:>10}  {reasons}")
     stages = ", ".join(f"{k} {v}" for k, v in sorted(obs.dlq_stages.items()))
     print(f"{'dead letters':32}{obs.dlq_msgs:>10}{exp_dlq:>10}{h_dlq:>10}  {stages}")
     print(f"{'alerts published':32}{st.get('alerts', '-'):>10}")
-    print(f"{'retries, dedup errors':32}{st.get('retries', '-'):>10}"
-          f"{st.get('dedup_errors', '-'):>10}")
-    print(f"accounting in == enriched + skipped + dlq: {n_in} == {enriched} + {skipped} + "
-          f"{obs.dlq_msgs} -> {'PASS' if balanced else 'FAIL'}; every article enriched: "
-          f"{distinct}/{plan.good} -> {'PASS' if none_lost else 'FAIL'}")
+    print(
+        f"{'retries, dedup errors':32}{st.get('retries', '-'):>10}{st.get('dedup_errors', '-'):>10}"
+    )
+    print(
+        f"accounting in == enriched + skipped + dlq: {n_in} == {enriched} + {skipped} + "
+        f"{obs.dlq_msgs} -> {'PASS' if balanced else 'FAIL'}; every article enriched: "
+        f"{distinct}/{plan.good} -> {'PASS' if none_lost else 'FAIL'}"
+    )
     exact = (enriched, skipped, obs.dlq_msgs) == (exp_enriched, exp_skipped, exp_dlq)
     agrees = (st.get("received"), st.get("enriched"), h_dlq) == (n_in, enriched, obs.dlq_msgs)
-    print(f"each count as expected: {'yes' if exact else 'NO'}"
-          + ("" if exact else " (a duplicate handled concurrently with its original is "
-             "enriched twice, same id: allowed)")
-          + f"; /health agrees: {'yes' if agrees else 'NO'}")
+    print(
+        f"each count as expected: {'yes' if exact else 'NO'}"
+        + (
+            ""
+            if exact
+            else " (a duplicate handled concurrently with its original is "
+            "enriched twice, same id: allowed)"
+        )
+        + f"; /health agrees: {'yes' if agrees else 'NO'}"
+    )
     print(f"publish: {n_in} records in {publish_s:.1f} s ({n_in / publish_s:.0f}/s)")
-    print(f"throughput: {n_in} records accounted for in {t_done:.1f} s -> "
-          f"{n_in / t_done:.1f} articles/s end to end")
+    print(
+        f"throughput: {n_in} records accounted for in {t_done:.1f} s -> "
+        f"{n_in / t_done:.1f} articles/s end to end"
+    )
     samples = obs.samples
     if samples:
+
         def at(frac: float) -> tuple[float, int, int, int] | None:
             return next((s for s in samples if s[1] >= frac * n_in), None)
 
         p10, p90 = at(0.10), at(0.90)
         if p10 and p90 and p90[0] > p10[0]:
             print(f"steady rate 10%->90%: {(p90[1] - p10[1]) / (p90[0] - p10[0]):.1f} articles/s")
-        print("RSS (MiB) of the worker process and its children (*pool process, resource "
-              "tracker), sampled 1/s")
+        print(
+            "RSS (MiB) of the worker process and its children (*pool process, resource "
+            "tracker), sampled 1/s"
+        )
         print(f"{'progress':>10}{'t s':>8}{'done':>7}{'worker':>8}{'pool*':>7}{'total':>7}")
-        print(f"{'idle':>10}{'-':>8}{0:>7}{idle[0] / 1024:>8.0f}{idle[1] / 1024:>7.0f}"
-              f"{sum(idle) / 1024:>7.0f}")
+        print(
+            f"{'idle':>10}{'-':>8}{0:>7}{idle[0] / 1024:>8.0f}{idle[1] / 1024:>7.0f}"
+            f"{sum(idle) / 1024:>7.0f}"
+        )
         rows = {}
         for frac in (0.10, 0.50, 0.90, 1.00):
             s = at(frac) or samples[-1]
             rows[frac] = s
-            print(f"{int(frac * 100):>9}%{s[0]:>8.0f}{s[1]:>7}{s[2] / 1024:>8.0f}"
-                  f"{s[3] / 1024:>7.0f}{(s[2] + s[3]) / 1024:>7.0f}")
+            print(
+                f"{int(frac * 100):>9}%{s[0]:>8.0f}{s[1]:>7}{s[2] / 1024:>8.0f}"
+                f"{s[3] / 1024:>7.0f}{(s[2] + s[3]) / 1024:>7.0f}"
+            )
         peak = max(samples, key=lambda s: s[2] + s[3])
-        print(f"{'peak':>10}{peak[0]:>8.0f}{peak[1]:>7}{peak[2] / 1024:>8.0f}{peak[3] / 1024:>7.0f}"
-              f"{(peak[2] + peak[3]) / 1024:>7.0f}")
+        print(
+            f"{'peak':>10}{peak[0]:>8.0f}{peak[1]:>7}{peak[2] / 1024:>8.0f}{peak[3] / 1024:>7.0f}"
+            f"{(peak[2] + peak[3]) / 1024:>7.0f}"
+        )
         r10, r100 = rows[0.10], rows[1.00]
-        print(f"RSS@100% / RSS@10%: {(r100[2] + r100[3]) / max(1, r10[2] + r10[3]):.2f} total, "
-              f"{r100[2] / max(1, r10[2]):.2f} worker, {r100[3] / max(1, r10[3]):.2f} pool "
-              f"({len(samples)} samples)")
-        print(f"peak / idle: {(peak[2] + peak[3]) / max(1, sum(idle)):.2f} total, "
-              f"{peak[2] / max(1, idle[0]):.2f} worker; raw backlog published at once: "
-              f"{(plan.html_bytes + plan.text_bytes) / 2**20:.0f} MiB")
+        print(
+            f"RSS@100% / RSS@10%: {(r100[2] + r100[3]) / max(1, r10[2] + r10[3]):.2f} total, "
+            f"{r100[2] / max(1, r10[2]):.2f} worker, {r100[3] / max(1, r10[3]):.2f} pool "
+            f"({len(samples)} samples)"
+        )
+        print(
+            f"peak / idle: {(peak[2] + peak[3]) / max(1, sum(idle)):.2f} total, "
+            f"{peak[2] / max(1, idle[0]):.2f} worker; raw backlog published at once: "
+            f"{(plan.html_bytes + plan.text_bytes) / 2**20:.0f} MiB"
+        )
     if not ok or status != "done":
         print(f"worker log: {log_path}" + (" (kept with --keep)" if args.keep else ""))
     return 0 if ok and status == "done" else 1
@@ -498,12 +592,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bad-pages", type=int, default=10, help="pages that clean to nothing")
     ap.add_argument("--bad-json", type=int, default=10, help="payloads that are no raw record")
     ap.add_argument("--extract-workers", type=int, default=None, help="WORKER_EXTRACT_WORKERS")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment for the worker, e.g. STREAM_BUFFER_MAXSIZE=64")
+    ap.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the worker, e.g. STREAM_BUFFER_MAXSIZE=64",
+    )
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds, whole run")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--use-running", action="store_true",
-                    help="use WORKER_KAFKA_BOOTSTRAP_SERVERS / WORKER_REDIS_URL")
+    ap.add_argument(
+        "--use-running",
+        action="store_true",
+        help="use WORKER_KAFKA_BOOTSTRAP_SERVERS / WORKER_REDIS_URL",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = ap.parse_args(argv)
 
@@ -530,9 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         # the watch loop gives up 30 s before the end so the report still prints;
         # wait_for is the hard bound
         deadline = t0 + args.timeout
-        rc = asyncio.run(asyncio.wait_for(
-            run(args, bootstrap, redis_url, tmp, worker, deadline - 30),
-            max(deadline - time.monotonic(), 1)))
+        rc = asyncio.run(
+            asyncio.wait_for(
+                run(args, bootstrap, redis_url, tmp, worker, deadline - 30),
+                max(deadline - time.monotonic(), 1),
+            )
+        )
     except KeyboardInterrupt:
         say("interrupted")
         rc = 130

@@ -54,24 +54,38 @@ class WorkerEnv:
         return self.prefix + name
 
     # --- processes ---------------------------------------------------------------
-    def cli(self, *args: str, timeout: float = 120, check: bool = False,
-            input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([sys.executable, "-m", "worker", *args], env=self.env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=timeout,
-                             input=input.decode() if input else None)
+    def cli(
+        self, *args: str, timeout: float = 120, check: bool = False, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [sys.executable, "-m", "worker", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input.decode() if input else None,
+        )
         if check and res.returncode != 0:
-            pytest.fail(f"`worker {' '.join(args)}` exited {res.returncode}:\n"
-                        f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+            pytest.fail(
+                f"`worker {' '.join(args)}` exited {res.returncode}:\n"
+                f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+            )
         return res
 
     def start_worker(self, name: str = "worker", wait: bool = True) -> subprocess.Popen[bytes]:
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as logf:
             # its own session (signals go to the whole group), but it dies with pytest
-            proc = subprocess.Popen([sys.executable, "-m", "worker", "worker"], env=self.env,
-                                    cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True,
-                                    preexec_fn=devservices._die_with_parent)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "worker", "worker"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=devservices._die_with_parent,
+            )
         proc.log_path = log_path  # type: ignore[attr-defined]
         self.procs.append(proc)
         if wait:
@@ -82,8 +96,9 @@ class WorkerEnv:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"worker exited with {proc.returncode} during start:\n"
-                            + self.log_tail(proc))
+                pytest.fail(
+                    f"worker exited with {proc.returncode} during start:\n" + self.log_tail(proc)
+                )
             h = self.health()
             if h is not None and h.get("stats") != {}:
                 return h
@@ -92,14 +107,14 @@ class WorkerEnv:
 
     def health(self) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health",
-                                        timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as r:
                 return json.loads(r.read())
         except OSError:
             return None
 
-    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
-             timeout: float = 60) -> int:
+    def stop(
+        self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60
+    ) -> int:
         if proc.poll() is None:
             os.killpg(proc.pid, sig)
             try:
@@ -116,9 +131,24 @@ class WorkerEnv:
     # --- reading topics with kcat -------------------------------------------------
     def kcat(self, topic: str) -> list[dict[str, Any]]:
         """Every message on a topic (prefixed name), via kcat's JSON envelopes."""
-        res = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", self.topic(topic),
-                              "-o", "beginning", "-e", "-J", "-q"],
-                             capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [
+                "kcat",
+                "-b",
+                self.bootstrap,
+                "-C",
+                "-t",
+                self.topic(topic),
+                "-o",
+                "beginning",
+                "-e",
+                "-J",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if res.returncode != 0 and "Unknown topic" not in res.stderr:
             pytest.fail(f"kcat failed ({res.returncode}): {res.stderr}")
         out = []
@@ -128,8 +158,13 @@ class WorkerEnv:
             out.append(env)
         return out
 
-    def wait_for(self, topic: str, count: int, timeout: float = 120,
-                 proc: subprocess.Popen[bytes] | None = None) -> list[dict[str, Any]]:
+    def wait_for(
+        self,
+        topic: str,
+        count: int,
+        timeout: float = 120,
+        proc: subprocess.Popen[bytes] | None = None,
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         msgs: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
@@ -142,8 +177,9 @@ class WorkerEnv:
         detail = self.log_tail(proc) if proc is not None else ""
         pytest.fail(f"{self.topic(topic)}: {len(msgs)} message(s), expected {count}\n{detail}")
 
-    def wait_stats(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 120
-                   ) -> dict[str, Any]:
+    def wait_stats(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 120
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         stats: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -161,29 +197,30 @@ def make_worker_env(kafka_bootstrap: str, redis_url: str, tmp: Path, **extra: st
     feeds = tmp / "feeds.yaml"  # no feeds unless a test serves its own: never the internet
     feeds.write_text("feeds: []\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
-    env.update({
-        "WORKER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "WORKER_REDIS_URL": redis_url,
-        "WORKER_TOPIC_PREFIX": prefix,
-        "WORKER_APP_ID": f"ingest-{prefix.rstrip('.')}",
-        "WORKER_WEB_PORT": str(port),
-        "WORKER_DATA_DIR": str(tmp / "faust"),
-        "WORKER_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
-        "WORKER_RETRY_BACKOFF_S": "0.1",
-        "WORKER_POLL_TICK_S": "1",
-        "WORKER_FEEDS_FILE": str(feeds),
-        "WORKER_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "WORKER_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "WORKER_REDIS_URL": redis_url,
+            "WORKER_TOPIC_PREFIX": prefix,
+            "WORKER_APP_ID": f"ingest-{prefix.rstrip('.')}",
+            "WORKER_WEB_PORT": str(port),
+            "WORKER_DATA_DIR": str(tmp / "faust"),
+            "WORKER_FETCH_ALLOW_NETWORKS": "127.0.0.0/8",
+            "WORKER_RETRY_BACKOFF_S": "0.1",
+            "WORKER_POLL_TICK_S": "1",
+            "WORKER_FEEDS_FILE": str(feeds),
+            "WORKER_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
-    return WorkerEnv(env=env, prefix=prefix, bootstrap=kafka_bootstrap, web_port=port,
-                     log_dir=tmp)
+    return WorkerEnv(env=env, prefix=prefix, bootstrap=kafka_bootstrap, web_port=port, log_dir=tmp)
 
 
 @pytest.fixture
-def worker_env_factory(kafka_bootstrap: str, redis_url: str,
-                       tmp_path_factory: pytest.TempPathFactory
-                       ) -> Iterator[Callable[..., WorkerEnv]]:
+def worker_env_factory(
+    kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., WorkerEnv]]:
     made: list[WorkerEnv] = []
 
     def make(**extra: str) -> WorkerEnv:
@@ -219,16 +256,18 @@ class PageServer:
             return web.Response(body=good, content_type="text/html", charset="utf-8")
 
         async def binary(_: web.Request) -> web.Response:
-            return web.Response(body=b"%PDF-1.7\n" + bytes(range(256)) * 64,
-                                content_type="text/html")
+            return web.Response(
+                body=b"%PDF-1.7\n" + bytes(range(256)) * 64, content_type="text/html"
+            )
 
         async def empty(_: web.Request) -> web.Response:
             return web.Response(body=b"", content_type="text/html")
 
         async def gzip_bomb(_: web.Request) -> web.Response:
             body = gzip.compress(b"<p>" + b"A" * 50_000_000)
-            return web.Response(body=body, content_type="text/html",
-                                headers={"Content-Encoding": "gzip"})
+            return web.Response(
+                body=body, content_type="text/html", headers={"Content-Encoding": "gzip"}
+            )
 
         async def huge(request: web.Request) -> web.StreamResponse:
             resp = web.StreamResponse(headers={"Content-Type": "text/html"})
@@ -265,15 +304,27 @@ class PageServer:
             """/article/<n>: a real page at a slow news site (distinct URL = distinct id)."""
             await asyncio.sleep(self.article_delay_s)
             n = request.match_info["n"]
-            return web.Response(body=good.replace(b"<title>", f"<title>[{n}] ".encode(), 1),
-                                content_type="text/html", charset="utf-8")
+            return web.Response(
+                body=good.replace(b"<title>", f"<title>[{n}] ".encode(), 1),
+                content_type="text/html",
+                charset="utf-8",
+            )
 
         app = web.Application()
         app.router.add_get("/article/{n}", article)
-        for path, handler in {"/ok": ok, "/binary": binary, "/empty": empty,
-                              "/gzip-bomb": gzip_bomb, "/huge": huge, "/slow": slow,
-                              "/loop-a": loop_a, "/loop-b": loop_b, "/to-metadata": to_metadata,
-                              "/mixed-encoding": mixed_encoding, "/404": not_found}.items():
+        for path, handler in {
+            "/ok": ok,
+            "/binary": binary,
+            "/empty": empty,
+            "/gzip-bomb": gzip_bomb,
+            "/huge": huge,
+            "/slow": slow,
+            "/loop-a": loop_a,
+            "/loop-b": loop_b,
+            "/to-metadata": to_metadata,
+            "/mixed-encoding": mixed_encoding,
+            "/404": not_found,
+        }.items():
             app.router.add_get(path, handler)
         return app
 

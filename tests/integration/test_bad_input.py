@@ -28,8 +28,9 @@ EXPECTED_DEAD = {
 
 
 def test_bad_pages_become_dead_letters_and_good_ones_flow(worker_env_factory, pages, tmp_path):
-    w = worker_env_factory(WORKER_FETCH_READ_TIMEOUT_S="1", WORKER_FETCH_MAX_BYTES="2000000",
-                           WORKER_MAX_ATTEMPTS="2")
+    w = worker_env_factory(
+        WORKER_FETCH_READ_TIMEOUT_S="1", WORKER_FETCH_MAX_BYTES="2000000", WORKER_MAX_ATTEMPTS="2"
+    )
     folder = tmp_path / "records"
     folder.mkdir()
     paths = ["/ok", "/mixed-encoding", *EXPECTED_DEAD]
@@ -57,10 +58,14 @@ def test_bad_pages_become_dead_letters_and_good_ones_flow(worker_env_factory, pa
     by_url = {m["value"]["url"]: m["value"] for m in enriched}
     assert by_url[pages.url("/ok")]["text_origin"] == "page"
     assert "sanctions" in {t["id"] for t in by_url[pages.url("/ok")]["topics"]}
-    assert "Soudan caf\u00e9" in by_url[pages.url("/mixed-encoding")]["title"] + \
-        by_url[pages.url("/mixed-encoding")]["text"]
+    assert (
+        "Soudan caf\u00e9"
+        in by_url[pages.url("/mixed-encoding")]["title"]
+        + by_url[pages.url("/mixed-encoding")]["text"]
+    )
 
     stats = w.wait_stats(lambda s: s["handled"] >= len(paths) + 1)
-    assert stats["received"] == stats["enriched"] + sum(stats["skipped"].values()) + \
-        sum(stats["dead_letters"].values())
+    assert stats["received"] == stats["enriched"] + sum(stats["skipped"].values()) + sum(
+        stats["dead_letters"].values()
+    )
     assert proc.poll() is None  # it kept running through all of it

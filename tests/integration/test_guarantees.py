@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
 
 
-def write_articles(folder: Path, n: int, *, offset: int = 0, bad: int = 0,
-                   html: bool = False) -> int:
+def write_articles(
+    folder: Path, n: int, *, offset: int = 0, bad: int = 0, html: bool = False
+) -> int:
     """n real articles (Wikinews, from the labelled dev set) as ready raw records, plus
     ``bad`` pages that clean to nothing. -> the number of good records written.
     ``html`` wraps each in a page, so that it goes through trafilatura (slower)."""
@@ -37,17 +38,24 @@ def write_articles(folder: Path, n: int, *, offset: int = 0, bad: int = 0,
             art["id"] = f"{art['id']}-{copy}"
         if html:
             paras = "".join(f"<p>{escape(p)}</p>" for p in art["text"].split("\n") if p.strip())
-            record = {"url": art["url"], "content_type": "html", "body":
-                      f"<html><head><title>{escape(art['title'])}</title></head><body>"
-                      f"<nav>Home | World</nav><article><h1>{escape(art['title'])}</h1>"
-                      f"{paras}</article><footer>Copyright</footer></body></html>"}
+            record = {
+                "url": art["url"],
+                "content_type": "html",
+                "body": f"<html><head><title>{escape(art['title'])}</title></head><body>"
+                f"<nav>Home | World</nav><article><h1>{escape(art['title'])}</h1>"
+                f"{paras}</article><footer>Copyright</footer></body></html>",
+            }
         else:
-            record = {"url": art["url"], "content_type": "text",
-                      "body": f"{art['title']}\n\n{art['text']}"}
+            record = {
+                "url": art["url"],
+                "content_type": "text",
+                "body": f"{art['title']}\n\n{art['text']}",
+            }
         (folder / f"{offset + i:04d}_{art['id']}.json").write_bytes(orjson.dumps(record))
     for j in range(bad):
         (folder / f"9{j:03d}_empty.html").write_text(
-            f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>")
+            f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>"
+        )
     return len(lines)
 
 
@@ -84,7 +92,8 @@ def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, pages
     good = write_slow_records(folder, pages, 120)
     for j in range(3):
         (folder / f"9{j:03d}_empty.html").write_text(
-            f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>")
+            f"<html><body><nav>Home {j}</nav><footer>Copyright</footer></body></html>"
+        )
     proc = w.start_worker("first")
     res = w.cli("replay", "-q", str(folder), check=True)
     assert f"{good + 3} published" in res.stderr
@@ -105,8 +114,9 @@ def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, pages
     assert {m["value"]["text_origin"] for m in enriched} == {"page"}
 
 
-def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(worker_env_factory,
-                                                                     pages, tmp_path):
+def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(
+    worker_env_factory, pages, tmp_path
+):
     pages.article_delay_s = 0.2
     w = worker_env_factory()
     good = write_slow_records(tmp_path / "in", pages, 80)
@@ -138,8 +148,7 @@ def test_broker_restart_mid_stream(worker_env_factory, services, pages, tmp_path
     assert w.kcat("articles.dlq") == []
 
 
-def test_redis_outage_keeps_publishing_then_dedup_resumes(worker_env_factory, services,
-                                                         tmp_path):
+def test_redis_outage_keeps_publishing_then_dedup_resumes(worker_env_factory, services, tmp_path):
     w = worker_env_factory()
     first = write_articles(tmp_path / "a", 5, offset=0)
     second = write_articles(tmp_path / "b", 5, offset=5)

@@ -27,7 +27,7 @@ def listening_addresses(port: int) -> set[str]:
                 continue
             raw = bytes.fromhex(addr_hex)
             # /proc stores each 32-bit word in host (little-endian) order
-            fixed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            fixed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.add(str(ipaddress.ip_address(fixed)))
     return found
 
@@ -36,12 +36,29 @@ def listening_addresses(port: int) -> set[str]:
 def auth_redis(tmp_path):
     """A second real Redis that requires a password (AUTH)."""
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--requirepass", REDIS_PW],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--requirepass",
+            REDIS_PW,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(50):
-        ping = subprocess.run(["redis-cli", "-p", str(port), "-a", REDIS_PW, "--no-auth-warning",
-                               "ping"], capture_output=True, text=True)
+        ping = subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", REDIS_PW, "--no-auth-warning", "ping"],
+            capture_output=True,
+            text=True,
+        )
         if ping.stdout.strip() == "PONG":
             break
         subprocess.run(["sleep", "0.1"])
@@ -54,8 +71,11 @@ def auth_redis(tmp_path):
 
 
 def test_secrets_stay_out_of_logs_events_and_health(worker_env_factory, auth_redis):
-    w = worker_env_factory(WORKER_REDIS_URL=f"redis://:{REDIS_PW}@127.0.0.1:{auth_redis}/0",
-                           WORKER_KAFKA_SASL_USERNAME="svc", WORKER_KAFKA_SASL_PASSWORD=KAFKA_PW)
+    w = worker_env_factory(
+        WORKER_REDIS_URL=f"redis://:{REDIS_PW}@127.0.0.1:{auth_redis}/0",
+        WORKER_KAFKA_SASL_USERNAME="svc",
+        WORKER_KAFKA_SASL_PASSWORD=KAFKA_PW,
+    )
     proc = w.start_worker()
     w.cli("replay", "-q", str(ROOT / "seeds"), check=True)
     w.wait_stats(lambda s: s["enriched"] >= 7)
@@ -65,8 +85,9 @@ def test_secrets_stay_out_of_logs_events_and_health(worker_env_factory, auth_red
     w.stop(proc)
     log = proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
     assert "worker ready" in log and "redis://:***@127.0.0.1" in log
-    outputs = [log, str(health)] + [str(m) for t in ("articles.enriched", "articles.dlq")
-                                    for m in w.kcat(t)]
+    outputs = [log, str(health)] + [
+        str(m) for t in ("articles.enriched", "articles.dlq") for m in w.kcat(t)
+    ]
     for text in outputs:
         assert REDIS_PW not in text and KAFKA_PW not in text
 

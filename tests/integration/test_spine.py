@@ -17,10 +17,22 @@ from worker.sources.seeds import list_seed_files
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "000_f06541f7bef2d985.txt"
-SEED_TOPICS = {"arms-control", "nonproliferation", "leader-contact", "negotiations",
-               "pandemic", "trade", "diplomatic-relations"}
-NOT_SEED_TOPICS = {"sanctions", "armed-conflict", "peace-process", "alliances",
-                   "territorial-disputes"}
+SEED_TOPICS = {
+    "arms-control",
+    "nonproliferation",
+    "leader-contact",
+    "negotiations",
+    "pandemic",
+    "trade",
+    "diplomatic-relations",
+}
+NOT_SEED_TOPICS = {
+    "sanctions",
+    "armed-conflict",
+    "peace-process",
+    "alliances",
+    "territorial-disputes",
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +79,14 @@ def test_seed_enriched_event_field_by_field(spine):
     assert ev["language"] == "en"
     assert ev["text"].startswith("Russian President Vladimir Putin and his US counterpart")
     assert ev["text"].rstrip().endswith("Xinhua contributed to the story.")
-    for junk in ("Global Edition", "BACK TO THE TOP", "Copyright", "Registration Number",
-                 "xi's moments", "Home | Europe"):
+    for junk in (
+        "Global Edition",
+        "BACK TO THE TOP",
+        "Copyright",
+        "Registration Number",
+        "xi's moments",
+        "Home | Europe",
+    ):
         assert junk not in ev["text"]
     ids = {t["id"] for t in ev["topics"]}
     assert SEED_TOPICS <= ids and not (ids & NOT_SEED_TOPICS)
@@ -78,7 +96,7 @@ def test_seed_enriched_event_field_by_field(spine):
         assert t["iptc"].startswith("medtop:") and 0 < t["score"] <= 1 and t["evidence"]
         for e in t["evidence"]:
             field_text = ev["text"] if e["field"] == "text" else ev["title"]
-            assert field_text[e["start"]:e["end"]] == e["term"]
+            assert field_text[e["start"] : e["end"]] == e["term"]
             assert e["term"] in e["sentence"]
     assert ev["schema_version"] == 1 and ev["taxonomy_version"] and ev["pipeline_version"]
     assert ev["text_origin"] == "file" and ev["revision"] == 1
@@ -100,13 +118,15 @@ def test_arms_control_alert_read_by_kcat(spine):
     assert any("arms control" in s.lower() for s in a["evidence"])
     # non-diplomacy pages in seeds/ get no alert for topics they are not about
     assert not w.kcat("alerts.territorial-disputes") or all(
-        m["value"]["article_id"] != seed["id"] for m in w.kcat("alerts.territorial-disputes"))
+        m["value"]["article_id"] != seed["id"] for m in w.kcat("alerts.territorial-disputes")
+    )
 
 
 def test_alerts_command_prints_the_seed_alert(spine):
     w, _, _, _, _ = spine
-    res = w.cli("alerts", "arms-control", "--from-beginning", "--max", "1", "--timeout", "60",
-                check=True)
+    res = w.cli(
+        "alerts", "arms-control", "--from-beginning", "--max", "1", "--timeout", "60", check=True
+    )
     assert "[arms-control" in res.stdout and "Putin, Trump discuss arms, virus" in res.stdout
 
 
@@ -147,8 +167,12 @@ def test_garbage_on_raw_topic_is_dead_lettered(spine):
     import subprocess
 
     before = len(w.kcat("articles.dlq"))
-    subprocess.run(["kcat", "-b", w.bootstrap, "-P", "-t", w.topic("articles.raw"), "-k", "junk"],
-                   input=b"this is not a record", check=True, timeout=30)
+    subprocess.run(
+        ["kcat", "-b", w.bootstrap, "-P", "-t", w.topic("articles.raw"), "-k", "junk"],
+        input=b"this is not a record",
+        check=True,
+        timeout=30,
+    )
     dlq = w.wait_for("articles.dlq", before + 1, proc=proc)
     d = dlq[-1]["value"]
     assert d["stage"] == "decode" and d["original"]["payload"] == "this is not a record"

@@ -64,9 +64,20 @@ def test_seed_text_is_the_article_only(seed_doc: CleanDoc) -> None:
     text = seed_doc.text
     assert text.startswith("Russian President Vladimir Putin and his US counterpart")
     assert text.endswith("Xinhua contributed to the story.")
-    for junk in ("Global Edition", "BACK TO THE TOP", "Copyright", "Registration Number",
-                 "xi's moments", "Home | Europe", "License for", "FILE PHOTO", "[Photo",
-                 "in Moscow |", "REN QI", "Updated:"):
+    for junk in (
+        "Global Edition",
+        "BACK TO THE TOP",
+        "Copyright",
+        "Registration Number",
+        "xi's moments",
+        "Home | Europe",
+        "License for",
+        "FILE PHOTO",
+        "[Photo",
+        "in Moscow |",
+        "REN QI",
+        "Updated:",
+    ):
         assert junk not in text, junk
     assert "New START" in text and "\n\n" not in text
     assert len(text.split("\n")) == 15  # one line per paragraph
@@ -92,9 +103,7 @@ EXAMPLE_TIMES = (
     "The Example Times\nWorld | Politics | Business\n\n"
     "Leaders agree to extend nuclear treaty\n\n"
     "By Jane Doe, The Example Times\n"
-    "Published March 3, 2021 10:00 AM EST\n\n"
-    + BODY
-    + "Advertisement\n\n"
+    "Published March 3, 2021 10:00 AM EST\n\n" + BODY + "Advertisement\n\n"
     "A third paragraph says what happens next, and ends here.\n\n"
     "Subscribe to our newsletter\n"
     "© 2021 The Example Times. All rights reserved.\n"
@@ -208,7 +217,8 @@ def test_real_page_metadata_floors(real_pages) -> None:
         if exp["siteName"]:
             n_sites += 1
             sites += clean_mod._name_key(doc.site_name or "") == clean_mod._name_key(
-                exp["siteName"])
+                exp["siteName"]
+            )
         if exp.get("lang"):
             n_langs += 1
             langs += doc.language == exp["lang"][:2].lower()
@@ -250,9 +260,11 @@ PARAS = "".join(
 
 
 def _page(head: str = "", lang: str = "en", body: str = PARAS) -> str:
-    return (f"<!DOCTYPE html><html lang='{lang}'><head><title>Talks resume</title>{head}"
-            f"</head><body><nav><a href='/'>Home</a></nav><article><h1>Talks resume</h1>"
-            f"{body}</article><footer>© 2021 Example</footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='{lang}'><head><title>Talks resume</title>{head}"
+        f"</head><body><nav><a href='/'>Home</a></nav><article><h1>Talks resume</h1>"
+        f"{body}</article><footer>© 2021 Example</footer></body></html>"
+    )
 
 
 def test_html_authors_split_deduplicated_and_title_cased() -> None:
@@ -260,17 +272,36 @@ def test_html_authors_split_deduplicated_and_title_cased() -> None:
     assert doc.authors == ["Jane Doe", "John Roe"]
 
 
-@pytest.mark.parametrize(("head", "url", "iso", "source"), [
-    ('<script type="application/ld+json">{"@type": "NewsArticle", '
-     '"datePublished": "2021-03-03T10:00:00-05:00"}</script>', None,
-     "2021-03-03T10:00:00-05:00", "page"),
-    ('<meta property="article:published_time" content="2021-03-03 10:00:00">',
-     "https://www.chinadaily.com.cn/a/202103/03/x.html", "2021-03-03T10:00:00+08:00", "site"),
-    ('<meta property="article:published_time" content="2021-03-03T10:00:00">',
-     "https://example.org/a", "2021-03-03T10:00:00+00:00", "assumed-utc"),
-    ('<meta property="article:published_time" content="2021-03-03">', None,
-     "2021-03-03T00:00:00+00:00", "assumed-utc"),
-])
+@pytest.mark.parametrize(
+    ("head", "url", "iso", "source"),
+    [
+        (
+            '<script type="application/ld+json">{"@type": "NewsArticle", '
+            '"datePublished": "2021-03-03T10:00:00-05:00"}</script>',
+            None,
+            "2021-03-03T10:00:00-05:00",
+            "page",
+        ),
+        (
+            '<meta property="article:published_time" content="2021-03-03 10:00:00">',
+            "https://www.chinadaily.com.cn/a/202103/03/x.html",
+            "2021-03-03T10:00:00+08:00",
+            "site",
+        ),
+        (
+            '<meta property="article:published_time" content="2021-03-03T10:00:00">',
+            "https://example.org/a",
+            "2021-03-03T10:00:00+00:00",
+            "assumed-utc",
+        ),
+        (
+            '<meta property="article:published_time" content="2021-03-03">',
+            None,
+            "2021-03-03T00:00:00+00:00",
+            "assumed-utc",
+        ),
+    ],
+)
 def test_html_published_time_keeps_offset_or_infers_it(head, url, iso, source) -> None:
     doc = clean_html(_page(head), url)
     assert doc.published_at is not None and doc.published_at.isoformat() == iso
@@ -278,8 +309,9 @@ def test_html_published_time_keeps_offset_or_infers_it(head, url, iso, source) -
 
 
 def test_html_canonical_is_resolved_against_the_url() -> None:
-    doc = clean_html(_page("<link rel='canonical' href='/world/talks.html'>"),
-                     "https://news.example.org/x?utm=1")
+    doc = clean_html(
+        _page("<link rel='canonical' href='/world/talks.html'>"), "https://news.example.org/x?utm=1"
+    )
     assert doc.url == "https://news.example.org/world/talks.html"
     assert clean_html(_page()).url is None
 
@@ -312,14 +344,17 @@ def test_empty_input(text: str) -> None:
         clean_html(text)
 
 
-@pytest.mark.parametrize(("data", "what"), [
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
-    (gzip.compress(b"<html>hello</html>"), "gzip"),
-    (b"PK\x03\x04\x14\x00\x06\x00", "ZIP"),
-    (b"abc\x00def" * 20, "NUL"),
-    (bytes(range(1, 9)) * 50, "control"),
-])
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
+        (gzip.compress(b"<html>hello</html>"), "gzip"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "ZIP"),
+        (b"abc\x00def" * 20, "NUL"),
+        (bytes(range(1, 9)) * 50, "control"),
+    ],
+)
 def test_binary_bytes(data: bytes, what: str) -> None:
     with pytest.raises(BinaryContent, match=what) as info:
         decode_bytes(data)
@@ -342,8 +377,12 @@ def test_latin1_bytes_declared_utf8() -> None:
 
 def test_utf16_with_and_without_bom() -> None:
     text = SEED.read_text(encoding="utf-8")
-    for data in (text.encode("utf-16"), text.encode("utf-16-be"), text.encode("utf-16-le"),
-                 b"\xef\xbb\xbf" + text.encode("utf-8")):
+    for data in (
+        text.encode("utf-16"),
+        text.encode("utf-16-be"),
+        text.encode("utf-16-le"),
+        b"\xef\xbb\xbf" + text.encode("utf-8"),
+    ):
         decoded = decode_bytes(data)
         assert decoded == text
         assert clean_text(decoded).title == "Putin, Trump discuss arms, virus"
@@ -354,8 +393,11 @@ def test_mixed_and_mislabelled_encodings() -> None:
     mixed = "Café ".encode() + "naïve “quoted”".encode("cp1252") + " — ok".encode()
     assert decode_bytes(mixed) == "Café naïve “quoted” — ok"
     assert decode_bytes("Привет, café".encode(), "iso-8859-1") == "Привет, café"
-    meta = (b'<html><head><meta charset="windows-1251"></head><body>'
-            + "Привет мир".encode("cp1251") + b"</body></html>")
+    meta = (
+        b'<html><head><meta charset="windows-1251"></head><body>'
+        + "Привет мир".encode("cp1251")
+        + b"</body></html>"
+    )
     assert "Привет мир" in decode_bytes(meta)
     assert decode_bytes("東京で会談が行われた。".encode("shift_jis") * 5).startswith("東京")
     assert decode_bytes(b"caf\xe9 \xff\xfe ok", "no-such-charset")  # never raises
@@ -422,8 +464,11 @@ def test_runs_in_a_fresh_spawned_process() -> None:
 
 
 def test_every_seed_file_cleans_to_an_article() -> None:
-    files = sorted(p for p in (ROOT / "seeds").iterdir()
-                   if p.is_file() and not p.name.lower().startswith("readme"))
+    files = sorted(
+        p
+        for p in (ROOT / "seeds").iterdir()
+        if p.is_file() and not p.name.lower().startswith("readme")
+    )
     assert len(files) >= 5
     for path in files:
         text = decode_bytes(path.read_bytes())
@@ -433,7 +478,9 @@ def test_every_seed_file_cleans_to_an_article() -> None:
 
 
 def test_a_sentence_about_rights_is_not_a_footer() -> None:
-    sentence = ("The label said all rights reserved under the 1990 contract had lapsed, and the "
-                "band was free to sell its old songs to any streaming service, lawyers said.")
+    sentence = (
+        "The label said all rights reserved under the 1990 contract had lapsed, and the "
+        "band was free to sell its old songs to any streaming service, lawyers said."
+    )
     doc = clean_text("Band wins back its songs\n\n" + BODY + sentence + "\n\n© 2021 Example\n")
     assert doc.text.endswith("lawyers said.")

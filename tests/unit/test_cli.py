@@ -17,15 +17,26 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]
 
     e = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "worker", *args], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=e,
+    )
 
 
 def test_tag_prints_one_event_per_input_in_order_and_errors_on_stderr(tmp_path):
     binary = tmp_path / "photo.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    res = run("tag", str(SEED), str(tmp_path / "missing.html"), str(binary),
-              str(ROOT / "seeds" / "010_nytimes-1.html"))
+    res = run(
+        "tag",
+        str(SEED),
+        str(tmp_path / "missing.html"),
+        str(binary),
+        str(ROOT / "seeds" / "010_nytimes-1.html"),
+    )
     assert res.returncode == 1
     events = [orjson.loads(line) for line in res.stdout.splitlines()]
     assert [e["title"] for e in events][0] == "Putin, Trump discuss arms, virus"
@@ -42,8 +53,14 @@ def test_tag_seed_carries_the_taxonomy_topics():
     assert res.returncode == 0, res.stderr
     event = orjson.loads(res.stdout)
     assert {t["id"] for t in event["topics"]} == {
-        "arms-control", "nonproliferation", "leader-contact", "negotiations", "pandemic",
-        "trade", "diplomatic-relations"}
+        "arms-control",
+        "nonproliferation",
+        "leader-contact",
+        "negotiations",
+        "pandemic",
+        "trade",
+        "diplomatic-relations",
+    }
     assert event["published_at"] == "2020-07-25T07:45:00+08:00"
 
 
@@ -65,8 +82,9 @@ def test_replay_of_a_missing_folder_and_unknown_alert_topic():
 def test_invalid_feeds_file_is_reported_without_traceback(tmp_path):
     bad = tmp_path / "feeds.yaml"
     bad.write_text("feeds:\n  - name: x\n    url: ftp://example.com/feed\n")
-    res = run("feeds", env={"WORKER_FEEDS_FILE": str(bad),
-                            "WORKER_REDIS_URL": "redis://127.0.0.1:1/0"})
+    res = run(
+        "feeds", env={"WORKER_FEEDS_FILE": str(bad), "WORKER_REDIS_URL": "redis://127.0.0.1:1/0"}
+    )
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and "feeds[0]" in res.stderr
 

@@ -22,7 +22,8 @@ def test_committed_json_schemas_match_the_models():
     for name, schema in json_schemas().items():
         committed = json.loads((CONFIGS / "schemas" / f"{name}.json").read_text())
         assert committed == json.loads(orjson.dumps(schema)), (
-            f"configs/schemas/{name}.json is stale: run `python -m worker schemas`")
+            f"configs/schemas/{name}.json is stale: run `python -m worker schemas`"
+        )
         jsonschema.Draft202012Validator.check_schema(committed)
 
 
@@ -62,8 +63,7 @@ def test_compose_file_agrees_with_the_settings():
     for name in ("worker", "alerts"):
         env = services[name]["environment"]
         assert set(env) <= fields, set(env) - fields
-        values = {k[len("WORKER_"):].lower(): v for k, v in env.items()
-                  if k != "WORKER_LOG_LEVEL"}
+        values = {k[len("WORKER_") :].lower(): v for k, v in env.items() if k != "WORKER_LOG_LEVEL"}
         s = Settings(**values)
         host = s.kafka_bootstrap_servers.split(":")[0]
         assert host == "kafka" and s.redis_url.get_secret_value() == "redis://redis:6379/0"
@@ -77,8 +77,11 @@ def test_compose_file_agrees_with_the_settings():
 
 
 def test_settings_redact_secrets():
-    s = Settings(redis_url="redis://user:hunter2@redis:6379/0", kafka_sasl_password="k-secret",
-                 kafka_sasl_username="svc")
+    s = Settings(
+        redis_url="redis://user:hunter2@redis:6379/0",
+        kafka_sasl_password="k-secret",
+        kafka_sasl_username="svc",
+    )
     dumped = json.dumps(s.as_dict())
     assert "hunter2" not in dumped and "k-secret" not in dumped
     assert "redis://user:***@redis:6379/0" in dumped
@@ -94,5 +97,6 @@ def test_settings_reject_bad_networks_and_prefixes():
         Settings(fetch_allow_networks="10.0.0.0/8, not-a-cidr")
     with pytest.raises(ValidationError, match="topic_prefix"):
         Settings(topic_prefix="bad prefix/")
-    assert [str(n) for n in Settings(fetch_allow_networks="127.0.0.0/8,::1/128").allow_networks] \
-        == ["127.0.0.0/8", "::1/128"]
+    assert [
+        str(n) for n in Settings(fetch_allow_networks="127.0.0.0/8,::1/128").allow_networks
+    ] == ["127.0.0.0/8", "::1/128"]

@@ -2,8 +2,10 @@ from worker.dedup import article_id, canonical_url, fingerprint
 
 
 def test_canonical_url_drops_tracking_and_fragment_and_sorts_query():
-    assert canonical_url("HTTPS://Example.COM/a/b?z=1&utm_source=rss&a=2#top") == \
-        "https://example.com/a/b?a=2&z=1"
+    assert (
+        canonical_url("HTTPS://Example.COM/a/b?z=1&utm_source=rss&a=2#top")
+        == "https://example.com/a/b?a=2&z=1"
+    )
 
 
 def test_article_id_is_stable_across_schemes_and_tracking():

@@ -54,10 +54,21 @@ class FakeTagger:
         start = text.find("arms control")
         tags = []
         if start >= 0:
-            ev = Evidence(term="arms control", start=start, end=start + 12,
-                          sentence=text[: text.find(".") + 1])
-            tags.append(TopicTag(id="arms-control", label="Arms control", score=0.9,
-                                 iptc="medtop:20000641", evidence=[ev, ev]))
+            ev = Evidence(
+                term="arms control",
+                start=start,
+                end=start + 12,
+                sentence=text[: text.find(".") + 1],
+            )
+            tags.append(
+                TopicTag(
+                    id="arms-control",
+                    label="Arms control",
+                    score=0.9,
+                    iptc="medtop:20000641",
+                    evidence=[ev, ev],
+                )
+            )
         return FakeResult(tags, ["RU", "US"] if tags else [])
 
 
@@ -103,22 +114,41 @@ class Permanent(Exception):
 
 
 def ports(**kw) -> Ports:
-    base = dict(extractor=FakeExtractor(), tagger=FakeTagger(), alert_rules=AllRules(),
-                seen=MemorySeenStore(), fetcher=FakeFetcher())
+    base = dict(
+        extractor=FakeExtractor(),
+        tagger=FakeTagger(),
+        alert_rules=AllRules(),
+        seen=MemorySeenStore(),
+        fetcher=FakeFetcher(),
+    )
     base.update(kw)
     return Ports(**base)
 
 
 def seed(body: str = BODY, **kw) -> RawRecord:
-    return RawRecord(record_id="r1", source=Source(kind="seed", name="seeds"), path="a.txt",
-                     content_type="text", body=body, **kw)
+    return RawRecord(
+        record_id="r1",
+        source=Source(kind="seed", name="seeds"),
+        path="a.txt",
+        content_type="text",
+        body=body,
+        **kw,
+    )
 
 
 def feed_record(**entry_kw) -> RawRecord:
-    entry = FeedEntry(entry_id="guid-1", title="Feed title", summary="<p>Feed summary about "
-                      "arms control.</p>", **entry_kw)
-    return RawRecord(record_id="f1", source=Source(kind="feed", name="f", feed_url="http://f/"),
-                     url="https://example.com/story?utm_source=rss", entry=entry)
+    entry = FeedEntry(
+        entry_id="guid-1",
+        title="Feed title",
+        summary="<p>Feed summary about arms control.</p>",
+        **entry_kw,
+    )
+    return RawRecord(
+        record_id="f1",
+        source=Source(kind="feed", name="f", feed_url="http://f/"),
+        url="https://example.com/story?utm_source=rss",
+        entry=entry,
+    )
 
 
 async def test_seed_record_becomes_enriched_event_with_alert():
@@ -263,10 +293,23 @@ async def test_record_with_nothing_to_enrich_is_dead_lettered():
 
 def test_event_models_roundtrip_and_reject_unknown_fields():
     ev = EnrichedEvent(
-        id="a", url=None, source=Source(kind="seed", name="s"), title=None, authors=[],
-        published_at=datetime(2020, 7, 25, 7, 45, tzinfo=UTC), site_name=None, language="en",
-        text="t", text_origin="file", topics=[], countries=[], fingerprint="f",
-        ingested_at=datetime.now(UTC), pipeline_version="0", taxonomy_version="1")
+        id="a",
+        url=None,
+        source=Source(kind="seed", name="s"),
+        title=None,
+        authors=[],
+        published_at=datetime(2020, 7, 25, 7, 45, tzinfo=UTC),
+        site_name=None,
+        language="en",
+        text="t",
+        text_origin="file",
+        topics=[],
+        countries=[],
+        fingerprint="f",
+        ingested_at=datetime.now(UTC),
+        pipeline_version="0",
+        taxonomy_version="1",
+    )
     back = EnrichedEvent.from_json(ev.to_json())
     assert back == ev and back.schema_version == 1
     data = orjson.loads(ev.to_json())
@@ -274,9 +317,19 @@ def test_event_models_roundtrip_and_reject_unknown_fields():
     with pytest.raises(ValueError):
         EnrichedEvent.model_validate(data)
     with pytest.raises(ValueError):  # naive datetimes are refused: offsets are the contract
-        AlertEvent(article_id="a", topic="t", label="l", score=1, title=None, url=None,
-                   published_at=datetime(2020, 1, 1), source=Source(kind="seed", name="s"),
-                   countries=[], evidence=[], taxonomy_version="1")
+        AlertEvent(
+            article_id="a",
+            topic="t",
+            label="l",
+            score=1,
+            title=None,
+            url=None,
+            published_at=datetime(2020, 1, 1),  # noqa: DTZ001 - naive on purpose
+            source=Source(kind="seed", name="s"),
+            countries=[],
+            evidence=[],
+            taxonomy_version="1",
+        )
 
 
 async def test_crashed_extractor_is_retried_not_dead_lettered():

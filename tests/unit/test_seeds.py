@@ -13,8 +13,9 @@ def test_project_seed_folder_lists_the_seed_article_and_ignores_notes():
     names = [p.name for p in files]
     assert "000_f06541f7bef2d985.txt" in names
     assert all(not p.name.lower().startswith("readme") for p in files)
-    assert all(p.name.lower().startswith("readme") or p.suffix not in (".txt", ".html")
-               for p in ignored)
+    assert all(
+        p.name.lower().startswith("readme") or p.suffix not in (".txt", ".html") for p in ignored
+    )
 
 
 def test_seed_text_file_becomes_a_text_record():
@@ -24,13 +25,16 @@ def test_seed_text_file_becomes_a_text_record():
     assert len(rec.record_id) == 32
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), [
-    ("a.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary"),
-    ("b.txt", b"", "empty"),
-    ("c.json", b"{not json", "invalid-json"),
-    ("d.json", b'{"source": {"kind": "nope", "name": "x"}}', "invalid-record"),
-    ("e.json", b"[1, 2]", "invalid-record"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("a.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary"),
+        ("b.txt", b"", "empty"),
+        ("c.json", b"{not json", "invalid-json"),
+        ("d.json", b'{"source": {"kind": "nope", "name": "x"}}', "invalid-record"),
+        ("e.json", b"[1, 2]", "invalid-record"),
+    ],
+)
 def test_broken_seed_files_raise_seed_error_with_reason(tmp_path, name, data, reason):
     path = tmp_path / name
     path.write_bytes(data)
@@ -53,8 +57,15 @@ def test_missing_and_oversized_files(tmp_path):
 
 def test_json_seed_carries_a_ready_raw_record(tmp_path):
     path = tmp_path / "r.json"
-    path.write_bytes(orjson.dumps({"url": "https://example.com/a", "content_type": "html",
-                                   "body": "<html><body><p>x</p></body></html>"}))
+    path.write_bytes(
+        orjson.dumps(
+            {
+                "url": "https://example.com/a",
+                "content_type": "html",
+                "body": "<html><body><p>x</p></body></html>",
+            }
+        )
+    )
     rec = read_seed(path)
     assert rec.url == "https://example.com/a" and rec.content_type == "html"
     assert rec.source.name == tmp_path.name

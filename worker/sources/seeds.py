@@ -18,8 +18,14 @@ from pydantic import ValidationError
 
 from worker.events import RawRecord, Source
 
-SUFFIXES = {".html": "html", ".htm": "html", ".xhtml": "html", ".txt": "text", ".text": "text",
-            ".json": "json"}
+SUFFIXES = {
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "text",
+    ".text": "text",
+    ".json": "json",
+}
 IGNORED_NAMES = ("readme", "license", "notice")
 MAX_SEED_BYTES = 10 * 1024 * 1024
 
@@ -63,8 +69,13 @@ def file_facts(path: Path, data: bytes | None = None) -> dict[str, Any]:
     return facts
 
 
-def read_seed(path: Path, *, source_kind: str = "seed", source_name: str | None = None,
-              max_bytes: int = MAX_SEED_BYTES) -> RawRecord:
+def read_seed(
+    path: Path,
+    *,
+    source_kind: str = "seed",
+    source_name: str | None = None,
+    max_bytes: int = MAX_SEED_BYTES,
+) -> RawRecord:
     """Read one saved article into a raw record. Raises :class:`SeedError`."""
     from worker.clean import BinaryContent, decode_bytes, sniff_kind
 
@@ -117,8 +128,9 @@ def _json_record(path: Path, data: bytes, source: Source) -> RawRecord:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "record"
-        raise SeedError(path, "invalid-record",
-                        f"not a valid raw record: {where}: {first['msg']}") from exc
+        raise SeedError(
+            path, "invalid-record", f"not a valid raw record: {where}: {first['msg']}"
+        ) from exc
 
 
 def iter_seed_records(folder: Path, **kw: Any) -> Iterator[tuple[Path, RawRecord | SeedError]]:
