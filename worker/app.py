@@ -174,6 +174,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker_commit_interval=1.0,
         stream_wait_empty=True,
         stream_buffer_maxsize=s.stream_buffer_maxsize,
+        # notice new or re-created topics within 30 s (aiokafka's default is 5 minutes)
+        consumer_metadata_max_age_ms=30_000,
         logging_config=None,
         Worker=BoundedShutdownWorker,
     )

@@ -262,6 +262,23 @@ def _health(settings: Settings) -> int:
 
 
 def _run_worker(loglevel: str) -> int:
+    """Create every topic first and wait until the cluster shows them (so the consumer is
+    assigned the source topic at once), then hand over to faust."""
+    from worker.bootstrap import load_tagging
+    from worker.kafka_io import BrokerUnavailable, ensure_topics
+
+    settings = get_settings()
+    tagger, _ = load_tagging(settings)
+    deadline = time.monotonic() + settings.startup_wait_s
+    while True:
+        try:
+            asyncio.run(ensure_topics(settings, settings.topic_names.all(tagger.topics)))
+            break
+        except BrokerUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            print(f"waiting for Kafka: {exc}", file=sys.stderr, flush=True)
+            time.sleep(2)
     from worker.app import app
 
     sys.argv = ["worker", "worker", "-l", loglevel]
@@ -453,10 +470,11 @@ def _setup_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.cmd == "worker":
-        return _run_worker(args.loglevel)
-    _setup_logging()
+    if args.cmd != "worker":  # the worker logs through faust's own set-up
+        _setup_logging()
     try:
+        if args.cmd == "worker":
+            return _run_worker(args.loglevel)
         settings = get_settings()
         if args.cmd == "tag":
             return asyncio.run(_tag(args.paths, settings))

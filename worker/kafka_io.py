@@ -40,15 +40,20 @@ async def _start(client: Any, settings: Settings) -> None:
         raise _unavailable(settings, exc) from exc
 
 
-async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
-    """Create the topics that do not exist yet; -> the names created."""
+async def ensure_topics(
+    settings: Settings, names: Iterable[str], *, visible_within_s: float = 30.0
+) -> list[str]:
+    """Create the topics that do not exist yet and wait until the cluster's metadata shows
+    every one with a leader for each partition (a consumer that subscribes earlier can be
+    assigned nothing). -> the names created."""
+    wanted = list(names)
     admin = AIOKafkaAdminClient(request_timeout_ms=15000, **kafka_client_kwargs(settings))
     await _start(admin, settings)
     try:
         existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in wanted if n not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
                         NewTopic(
@@ -59,9 +64,24 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
                         for n in missing
                     ]
                 )
-            except TopicAlreadyExistsError:
-                pass
-        return missing
+        deadline = asyncio.get_running_loop().time() + visible_within_s
+        while True:
+            described = await admin.describe_topics(wanted)
+            ready = {
+                t["topic"]
+                for t in described
+                if t.get("error_code", 0) == 0
+                and t.get("partitions")
+                and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            }
+            if ready >= set(wanted):
+                return missing
+            if asyncio.get_running_loop().time() > deadline:
+                raise BrokerUnavailable(
+                    f"topics not ready after {visible_within_s:.0f}s: "
+                    f"{', '.join(sorted(set(wanted) - ready))}"
+                )
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
 

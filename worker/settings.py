@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: Path = ROOT / ".services" / "faust"
+    startup_wait_s: float = Field(
+        default=60.0, ge=0, description="how long `worker` waits for Kafka at start"
+    )
     shutdown_timeout_s: float = Field(
         default=30.0, gt=0, description="after SIGTERM, exit at the latest after this"
     )

@@ -92,3 +92,13 @@ def test_invalid_feeds_file_is_reported_without_traceback(tmp_path):
 def test_health_without_a_worker_is_a_clear_error():
     res = run("health", env={"WORKER_WEB_PORT": "1"})
     assert res.returncode == 2 and "no worker answering" in res.stderr
+
+
+def test_worker_without_a_broker_gives_up_with_a_clear_line():
+    res = run(
+        "worker",
+        env={"WORKER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "WORKER_STARTUP_WAIT_S": "0"},
+    )
+    assert res.returncode == 3, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert "cannot reach Kafka at 127.0.0.1:1" in res.stderr
