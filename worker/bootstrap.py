@@ -48,8 +48,9 @@ class PoolExtractor:
     event loop (heartbeats, other agents). A crashed pool is rebuilt and the call is
     reported as retriable."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, max_tasks_per_child: int = 1000) -> None:
         self.workers = max(1, workers)
+        self.max_tasks_per_child = max_tasks_per_child
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -58,6 +59,8 @@ class PoolExtractor:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_ignore_stop_signals,
+                # recycle each process now and then: lxml/trafilatura caches only grow
+                max_tasks_per_child=self.max_tasks_per_child,
             )
         return self._pool
 
