@@ -13,12 +13,17 @@ from worker.evaluate import compute_metrics, evaluate_file, main, parse_date
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
 
-# Regression floors: what the tagger reaches on the dev set minus 0.02 (see the report in
+# Regression floors: what the tagger reaches on the dev set minus about 0.02 (taxonomy 1.1.0:
+# topics micro 0.861, macro 0.840, countries 0.972; see
 # `python -m worker eval tests/data/diplomacy-dev.jsonl`). Raise them when the tagger improves.
-TOPIC_MICRO_F1 = 0.83
-TOPIC_MACRO_F1 = 0.81
-COUNTRY_MICRO_F1 = 0.94
+# The tagger was tuned on this set: tests/unit/test_heldout.py measures it on news it never saw.
+TOPIC_MICRO_F1 = 0.84
+TOPIC_MACRO_F1 = 0.82
+COUNTRY_MICRO_F1 = 0.95
 PER_TOPIC_F1 = 0.70  # for every topic with >= 5 gold articles
+# The bar of issue 4 itself.
+ISSUE_TOPIC_MICRO_F1 = 0.85
+ISSUE_COUNTRY_MICRO_F1 = 0.90
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +37,8 @@ def test_dev_set_regression_floor(dev_metrics: dict) -> None:  # type: ignore[ty
     assert topics["micro"]["f1"] >= TOPIC_MICRO_F1
     assert topics["macro"]["f1"] >= TOPIC_MACRO_F1
     assert dev_metrics["countries"]["micro"]["f1"] >= COUNTRY_MICRO_F1
+    assert topics["micro"]["f1"] >= ISSUE_TOPIC_MICRO_F1
+    assert dev_metrics["countries"]["micro"]["f1"] >= ISSUE_COUNTRY_MICRO_F1
     weak = {
         name: round(m["f1"], 3)
         for name, m in topics["per_label"].items()

@@ -53,7 +53,7 @@ def seed_body() -> str:
 
 
 def test_taxonomy_contract(tagger: Tagger) -> None:
-    assert tagger.taxonomy_version == "1.0.0"
+    assert tagger.taxonomy_version == "1.1.0"
     assert list(tagger.topics) == TAXONOMY_IDS
     assert tagger.topics["arms-control"].label == "Arms control and disarmament"
     assert tagger.topics["arms-control"].iptc == "medtop:20000641"  # first of two codes
@@ -253,6 +253,84 @@ def test_a_passing_mention_is_not_enough(tagger: Tagger) -> None:
     assert "pandemic" not in ids(tagger.tag("Singer releases third album", text))
 
 
+# ---------------------------------------------------------------------------- rules that generalise
+
+
+def test_allies_of_a_militia_are_not_an_alliance(tagger: Tagger) -> None:
+    militia = (
+        "Sudanese security services and their militia allies slaughtered tens of thousands of "
+        "civilians, the United States said."
+    )
+    rebels = "Rebel allies of the army shelled the town, Sudan and Chad said."
+    military = "Zelenskiy appealed to allies to provide more interceptor missiles to Ukraine."
+    trade = "Canada and the United States are longtime trade partners and allies."
+    assert "alliances" not in tagger.tag(None, militia).scores
+    assert "alliances" not in tagger.tag(None, rebels).scores
+    assert tagger.tag(None, military).scores["alliances"] >= 0.29  # counts, needs more
+    assert tagger.tag(None, trade).scores.get("alliances", 0.0) < 0.2  # says little
+
+
+def test_sudan_sanctions_page_is_not_about_alliances(tagger: Tagger) -> None:
+    import trafilatura
+
+    html = (ROOT / "tests" / "data" / "pages" / "nytimes-1.html").read_text(encoding="utf-8")
+    doc = trafilatura.bare_extraction(html, with_metadata=True)
+    result = tagger.tag(doc.title, doc.text)
+    assert {"sanctions", "diplomatic-relations"} <= ids(result)
+    assert "alliances" not in ids(result)  # militia allies; arms to rebels; an arms ban
+
+
+@pytest.mark.parametrize(
+    ("topic", "text"),
+    [
+        ("negotiations", "The European Union and China began negotiations on Monday."),
+        ("negotiations", "The African Union held talks with Ethiopia and Egypt on the dam."),
+        ("multilateral", "The Arab League condemned the strikes, Egypt and Jordan said."),
+        (
+            "negotiations",
+            "Envoys of the United States met Qatar's mediators in a bid to resume negotiations.",
+        ),
+        (
+            "sanctions",
+            "The United States imposed sanctions on judges of the International Criminal Court.",
+        ),
+    ],
+)
+def test_context_words_do_not_swallow_other_senses(tagger: Tagger, topic: str, text: str) -> None:
+    """'Union' is not a trade union, the Arab League not a football league, 'in a bid to' not a
+    takeover bid, a court not always the court sense of sanctions: the match is not dropped."""
+    assert tagger.tag(None, text).scores.get(topic, 0.0) >= 0.38
+
+
+def test_a_row_names_the_state_it_is_aimed_at(tagger: Tagger) -> None:
+    row = tagger.tag("Russia threatens UK over drones", "Russia warned the UK of consequences.")
+    assert "diplomatic-relations" in ids(row)
+    assault = (
+        "Gunmen attacked the museum in Tunisia, in an assault that threatened to upset the "
+        "country's stability; Egypt and the United States condemned the attack."
+    )
+    assert "diplomatic-relations" not in tagger.tag(None, assault).scores
+
+
+def test_relations_between_two_named_states_count_in_full(tagger: Tagger) -> None:
+    assert "diplomatic-relations" in ids(
+        tagger.tag(None, "Relations between Moscow and Washington have soured.")
+    )
+    assert "diplomatic-relations" in ids(
+        tagger.tag(None, "Cooperation between Moscow and Washington on arms control was praised.")
+    )
+    assert "diplomatic-relations" not in ids(
+        tagger.tag(None, "Cooperation between the two companies was praised by investors.")
+    )
+
+
+def test_seed_relations_margin(tagger: Tagger) -> None:
+    """The seed's diplomatic-relations rests on more than one cue: 'cooperation between Moscow
+    and Washington', 'Russian-US ... cooperation', 'Trump has rebuffed the offer'."""
+    result = tagger.tag("Putin, Trump discuss arms, virus", seed_body())
+    assert result.scores["diplomatic-relations"] >= 0.7
+
+
 # ---------------------------------------------------------------------------- countries
 
 
@@ -279,6 +357,12 @@ def test_a_passing_mention_is_not_enough(tagger: Tagger) -> None:
         ("Chad Smith played drums.", set(), {"TD"}),
         ("Niger and Nigeria closed the border.", {"NE", "NG"}, set()),
         ("L'Iran et les États-Unis ont repris les pourparlers.", {"IR", "US"}, set()),
+        ("Lewis Hamilton finished second in Monaco.", {"MC"}, {"BM"}),
+        ("Protesters marched from Victoria Park in Hong Kong.", {"HK"}, {"SC"}),
+        ("Hamilton, the capital of Bermuda, was hit by the storm.", {"BM"}, set()),
+        ("Agence France-Presse reported from Dhaka.", {"BD"}, {"FR"}),
+        ("Voice of America and Deutsche Welle reported from Kyiv.", {"UA"}, {"US", "DE"}),
+        ("The storm hit New England on Sunday.", {"US"}, {"GB"}),
     ],
 )
 def test_country_mentions(tagger: Tagger, text: str, present: set[str], absent: set[str]) -> None:

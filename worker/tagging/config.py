@@ -108,6 +108,12 @@ class Rule(_Strict):
     min_countries: int = Field(
         0, ge=0, le=5, description="distinct states (@state) the sentence must name"
     )
+    followed_by_state: bool = Field(
+        False,
+        description="the match counts only when a state is named right after it (at most two "
+        "words such as 'the', 'against' or 'to' between): 'threatens Oman', 'warned the UK', "
+        "'threats against Oman'; not 'an assault that threatened to upset...'",
+    )
     note: str | None = None
 
     @field_validator("terms")

@@ -38,7 +38,6 @@ from worker.tagging.config import (
 from worker.tagging.text import (
     normalize,
     normalize_term,
-    sentence_index,
     sentence_starts,
     sentence_text,
 )
@@ -101,6 +100,7 @@ class _Rule:
     requires: frozenset[str]
     excludes: frozenset[str]
     min_countries: int
+    followed_by_state: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +117,10 @@ class _CountryEntry:
         return bool(self.confirm) or self.name_guard
 
 
-@dataclass(slots=True)
-class _Hit:
-    field: Field
-    start: int
-    end: int
-    kind: int
-    ns: int  # containment namespace: topic index, _COUNTRY_NS, or -2 for context words
-    a: Any  # topic: (topic index, rule index, term id); country: _CountryEntry; ctx: group
-    sent: int = 0
+_Hit = tuple[Field, int, int, int, Any, int]
+"""A match: (field, start, end, kind, data, sentence key). data: topic -> (topic index, rule
+index, term id); country -> _CountryEntry; context word -> its group. Sentence key: -1 for
+the title, else the sentence's index in the text."""
 
 
 @dataclass(slots=True)
@@ -153,6 +148,7 @@ class Tagger:
             for t in topics.topics
         }
         self._topic_ids = [t.id for t in topics.topics]
+        self._topic_index = {tid: i for i, tid in enumerate(self._topic_ids)}
         self._infos = [self.topics[i] for i in self._topic_ids]
         self._rules: list[list[_Rule]] = [
             [
@@ -162,6 +158,7 @@ class Tagger:
                     requires=frozenset(r.requires),
                     excludes=frozenset(r.excludes),
                     min_countries=r.min_countries,
+                    followed_by_state=r.followed_by_state,
                 )
                 for r in t.rules
             ]
@@ -309,45 +306,65 @@ class Tagger:
             return TagResult(topics=[], countries=[])
         day = published_at.date() if published_at is not None else None
 
-        hits: list[_Hit] = []
+        # Hits are plain tuples (field, start, end, kind, data, sentence key), split by kind
+        # and kept in text order; the sentence key is -1 for the title, else the index of
+        # the sentence in the text. (Tuples, not objects: tagging cost is per match.)
+        ctx: list[_Hit] = []
+        places: list[_Hit] = []
+        topical: list[_Hit] = []
+        by_kind = {_CTX: ctx.append, _COUNTRY: places.append, _TOPIC: topical.append}
         starts: dict[Field, list[int]] = {}
         for fname, value in fields:
-            fhits = self._match(fname, value)
-            if not fhits:
+            kept = self._match(fname, value)
+            if not kept:
                 continue
-            st = [0] if fname == "title" else sentence_starts(value)
-            starts[fname] = st
-            for h in fhits:
-                h.sent = sentence_index(st, h.start)
-            hits.extend(fhits)
+            if fname == "title":
+                starts[fname] = [0]
+                for start, end, kind, data in kept:
+                    by_kind[kind]((fname, start, end, kind, data, -1))
+                continue
+            st = starts[fname] = sentence_starts(value)
+            # kept is sorted by start: walk the sentence starts once (no bisect per hit)
+            si = 0
+            last = len(st) - 1
+            nxt = st[1] if last else _NO_END
+            for start, end, kind, data in kept:
+                while start >= nxt:
+                    si += 1
+                    nxt = st[si + 1] if si < last else _NO_END
+                by_kind[kind]((fname, start, end, kind, data, si))
 
-        countries, sentences = self._countries(hits, fields, day)
-        topics, scores = self._score(hits, sentences, dict(fields), starts)
+        countries, sentences, state_starts = self._countries(ctx, places, fields, day)
+        topics, scores = self._score(topical, sentences, dict(fields), starts, state_starts)
         return TagResult(topics=topics, countries=countries, scores=scores)
 
-    def _match(self, fname: Field, value: str) -> list[_Hit]:
+    def _match(self, fname: Field, value: str) -> list[tuple[int, int, int, Any]]:
+        """(start, end, kind, data) of the matches that survive case checks, containment and
+        blockers, sorted by start (then longest first)."""
         norm = " " + normalize(value) + " "
         raw: list[tuple[int, int, int, int, int, Any]] = []
         add = raw.append
         i = 0
+        is_text = fname == "text"
         for end_idx, (tlen, payloads) in self._auto.iter(norm):
             # the key ends with the padding space at norm[end_idx]; norm is value shifted by 1
             end = end_idx - 1
             start = end - tlen
             for kind, ns, data, check in payloads:
                 if check is not None:
-                    piece = value[start:end]
                     mode = check[0]
                     if mode == "proper":
-                        if not piece[:1].isupper():
+                        if not value[start].isupper():
                             continue
                     elif mode == "lower":
-                        if fname == "text" and not piece[:1].islower():
+                        if is_text and not value[start].islower():
                             continue
-                    elif piece != check[1] and (
-                        piece.isalnum() or normalize_term(piece, lower=False) != check[1]
-                    ):
-                        continue
+                    else:
+                        piece = value[start:end]
+                        if piece != check[1] and (
+                            piece.isalnum() or normalize_term(piece, lower=False) != check[1]
+                        ):
+                            continue
                 i += 1
                 add((start, -end, i, kind, ns, data))
         if not raw:
@@ -355,159 +372,197 @@ class Tagger:
         # Longest match wins within a namespace; blockers cover the namespaces they name.
         raw.sort()
         cover: dict[int, tuple[int, int]] = {}  # ns -> (start, end) of the widest so far
-        kept: list[_Hit] = []
+        kept: list[tuple[int, int, int, Any]] = []
+        keep = kept.append
         for start, nend, _, kind, ns, data in raw:
             end = -nend
+            if kind == _CTX:
+                keep((start, end, kind, data))
+                continue
             if kind == _BLOCK:
                 for target in data:
                     c = cover.get(target)
                     if c is None or end >= c[1]:
                         cover[target] = (start, end + 1)  # +1: a blocker also beats equal spans
                 continue
-            if kind != _CTX:
-                c = cover.get(ns)
-                if c is not None and c[1] >= end and (c[0] != start or c[1] != end):
+            c = cover.get(ns)
+            if c is not None:
+                cend = c[1]
+                if cend >= end and (c[0] != start or cend != end):
                     continue
-                if c is None or end > c[1]:
+                if end > cend:
                     cover[ns] = (start, end)
-            kept.append(_Hit(fname, start, end, kind, ns, data))
+            else:
+                cover[ns] = (start, end)
+            keep((start, end, kind, data))
         return kept
 
     def _countries(
-        self, hits: list[_Hit], fields: list[tuple[Field, str]], day: date | None
-    ) -> tuple[list[str], dict[tuple[Field, int], _Sentence]]:
+        self,
+        ctx: list[_Hit],
+        places: list[_Hit],
+        fields: list[tuple[Field, str]],
+        day: date | None,
+    ) -> tuple[list[str], dict[int, _Sentence], dict[Field, set[int]]]:
+        """The article's countries in order of first mention, the context of each sentence, and
+        where each field names a state (start offsets, for ``followed_by_state``)."""
+        sentences: dict[int, _Sentence] = {}
+        for _, _, _, _, group, sk in ctx:
+            s = sentences.get(sk)
+            if s is None:
+                s = sentences[sk] = _Sentence()
+            s.groups.add(group)
+        if not places:
+            return [], sentences, {}
         values = dict(fields)
-        sentences: dict[tuple[Field, int], _Sentence] = {}
         confirmed: set[str] = set()
         pending: list[_Hit] = []
         valid: list[_Hit] = []
-        for h in hits:
-            if h.kind == _CTX:
-                s = sentences.get((h.field, h.sent))
-                if s is None:
-                    s = sentences[(h.field, h.sent)] = _Sentence()
-                s.groups.add(h.a)
-                continue
-            if h.kind != _COUNTRY:
-                continue
-            e: _CountryEntry = h.a
+        for h in places:
+            e: _CountryEntry = h[4]
             if day is not None and (
                 (e.start is not None and day < e.start) or (e.end is not None and day > e.end)
             ):
                 continue
-            if e.name_guard and _looks_like_name(values[h.field], h.start, h.end):
+            if e.name_guard and _looks_like_name(values[h[0]], h[1], h[2]):
                 continue
             if e.confirm:
                 pending.append(h)
                 continue
             confirmed.add(e.code)
             valid.append(h)
-        # states per sentence from unambiguous mentions, to confirm ambiguous ones
-        sent_states: dict[tuple[Field, int], set[str]] = {}
-        for h in valid:
-            if h.a.kind in STATE_KINDS:
-                sent_states.setdefault((h.field, h.sent), set()).add(h.a.code)
-        for h in pending:
-            e = h.a
-            ok = "document" in e.confirm and e.code in confirmed
-            if not ok and "sentence" in e.confirm:
-                ok = bool(sent_states.get((h.field, h.sent), set()) - {e.code})
-            if ok:
-                valid.append(h)
+        if pending:
+            # states per sentence from unambiguous mentions, to confirm ambiguous ones
+            sent_states: dict[int, set[str]] = {}
+            for h in valid:
+                if h[4].kind in STATE_KINDS:
+                    sent_states.setdefault(h[5], set()).add(h[4].code)
+            for h in pending:
+                e = h[4]
+                ok = "document" in e.confirm and e.code in confirmed
+                if not ok and "sentence" in e.confirm:
+                    ok = bool(sent_states.get(h[5], _NO_STATES) - {e.code})
+                if ok:
+                    valid.append(h)
         order: dict[str, tuple[int, int]] = {}
-        for h in valid:
-            e = h.a
-            pos = (0 if h.field == "title" else 1, h.start)
-            if e.code not in order or pos < order[e.code]:
-                order[e.code] = pos
-            s = sentences.get((h.field, h.sent))
+        state_starts: dict[Field, set[int]] = {}
+        for fname, start, _, _, e, sk in valid:
+            code = e.code
+            pos = (0 if fname == "title" else 1, start)
+            prev = order.get(code)
+            if prev is None or pos < prev:
+                order[code] = pos
+            s = sentences.get(sk)
             if s is None:
-                s = sentences[(h.field, h.sent)] = _Sentence()
-            s.countries.add(e.code)
-            if e.kind in STATE_KINDS:
-                s.states.add(e.code)
-            if e.kind == "leader":
-                s.leader = True
-        return sorted(order, key=order.__getitem__), sentences
+                s = sentences[sk] = _Sentence()
+            s.countries.add(code)
+            kind = e.kind
+            if kind in STATE_KINDS:
+                s.states.add(code)
+                st = state_starts.get(fname)
+                if st is None:
+                    state_starts[fname] = {start}
+                else:
+                    st.add(start)
+                if kind == "leader":
+                    s.leader = True
+        return sorted(order, key=order.__getitem__), sentences, state_starts
 
     def _score(
         self,
         hits: list[_Hit],
-        sentences: dict[tuple[Field, int], _Sentence],
+        sentences: dict[int, _Sentence],
         values: dict[Field, str],
         starts: dict[Field, list[int]],
+        state_starts: dict[Field, set[int]],
     ) -> tuple[list[TopicTag], dict[str, float]]:
-        empty = _Sentence()
+        empty = _EMPTY_SENTENCE
+        rules_of = self._rules
+        max_repeats = self._max_repeats
         seen: dict[tuple[int, str], int] = {}
-        spans: dict[tuple[int, str, int, int], float] = {}
+        spans: set[tuple[int, str, int, int]] = set()
         accepted: dict[int, list[tuple[float, _Hit]]] = {}
         for h in hits:
-            if h.kind != _TOPIC:
-                continue
-            ti, ri, term_id = h.a
-            rule = self._rules[ti][ri]
-            s = sentences.get((h.field, h.sent), empty)
+            fname, start, end, _, (ti, ri, term_id), sk = h
+            rule = rules_of[ti][ri]
+            s = sentences.get(sk, empty)
             if rule.excludes and _has_any(s, rule.excludes):
                 continue
             w = rule.weight
-            if (rule.requires and not _has_any(s, rule.requires)) or (
-                len(s.states) < rule.min_countries
+            if (
+                (rule.requires and not _has_any(s, rule.requires))
+                or len(s.states) < rule.min_countries
+                or (
+                    rule.followed_by_state
+                    and not _state_follows(values[fname], end, state_starts.get(fname))
+                )
             ):
                 w = rule.else_weight
                 if w <= 0:
                     continue
-            span = (ti, h.field, h.start, h.end)
+            span = (ti, fname, start, end)
             if span in spans:  # one place matched by two rules or spellings: count it once
                 continue
-            n = seen.get((ti, term_id), 0)
-            if n > self._max_repeats:
+            key = (ti, term_id)
+            n = seen.get(key, 0)
+            if n > max_repeats:
                 continue
-            seen[(ti, term_id)] = n + 1
+            seen[key] = n + 1
             if n:
                 w *= self._repeat_weight
-            if h.field == "title":
+            if sk < 0:  # the title
                 w *= self._title_weight
-            spans[span] = w
-            accepted.setdefault(ti, []).append((w, h))
+            spans.add(span)
+            items = accepted.get(ti)
+            if items is None:
+                accepted[ti] = [(w, h)]
+            else:
+                items.append((w, h))
+        if not accepted:
+            return [], {}
         # A sentence is one piece of evidence: its strongest match counts in full, the
         # others in it by `same_sentence_weight` (three words of one aside are still an aside).
-        units: dict[int, float] = {}
+        same = self._same_sentence_weight
+        tags: list[TopicTag] = []
+        scores: dict[str, float] = {}
         for ti, items in accepted.items():
             # per sentence, the best match of each rule ("World Health Organization (WHO)" is
             # one mention, not two)
-            per_sentence: dict[tuple[str, int], dict[int, float]] = {}
+            per_sentence: dict[int, dict[int, float]] = {}
             for w, h in items:
-                rules = per_sentence.setdefault((h.field, h.sent), {})
-                ri = h.a[1]
-                if w > rules.get(ri, 0.0):
-                    rules[ri] = w
+                ri = h[4][1]
+                by_rule = per_sentence.get(h[5])
+                if by_rule is None:
+                    per_sentence[h[5]] = {ri: w}
+                elif w > by_rule.get(ri, 0.0):
+                    by_rule[ri] = w
             total = 0.0
             for by_rule in per_sentence.values():
+                if len(by_rule) == 1:
+                    for top in by_rule.values():
+                        total += top  # top + same * 0.0
+                    continue
                 ws = by_rule.values()
                 top = max(ws)
-                total += top + self._same_sentence_weight * (sum(ws) - top)
-            units[ti] = total
+                total += top + same * (sum(ws) - top)
 
-        tags: list[TopicTag] = []
-        scores: dict[str, float] = {}
-        for ti, u in units.items():
             info = self._infos[ti]
-            score = round(1.0 - 0.5**u, 4)
+            score = round(1.0 - 0.5**total, 4)
             scores[info.id] = score
             if score + 1e-9 < info.threshold:
                 continue
-            best = sorted(accepted[ti], key=lambda wh: -wh[0])[: self._max_evidence]
-            best.sort(key=lambda wh: (wh[1].field != "title", wh[1].start))
+            best = sorted(items, key=_neg_weight)[: self._max_evidence]
+            best.sort(key=_evidence_order)
             evidence = []
-            for _, h in best:
-                value = values[h.field]
+            for _, (fname, start, end, _, _, sk) in best:
+                value = values[fname]
                 evidence.append(
                     Evidence(
-                        term=value[h.start : h.end],
-                        field=h.field,
-                        start=h.start,
-                        end=h.end,
-                        sentence=sentence_text(value, starts[h.field], h.sent, (h.start, h.end)),
+                        term=value[start:end],
+                        field=fname,
+                        start=start,
+                        end=end,
+                        sentence=sentence_text(value, starts[fname], max(sk, 0), (start, end)),
                     )
                 )
             tags.append(
@@ -515,9 +570,52 @@ class Tagger:
                     id=info.id, label=info.label, score=score, iptc=info.iptc, evidence=evidence
                 )
             )
-        order = {tid: i for i, tid in enumerate(self._topic_ids)}
-        tags.sort(key=lambda t: (-t.score, order[t.id]))
+        tags.sort(key=self._tag_order)
         return tags, scores
+
+    def _tag_order(self, t: TopicTag) -> tuple[float, int]:
+        return (-t.score, self._topic_index[t.id])
+
+
+_NO_END = 1 << 62
+_EMPTY_SENTENCE = _Sentence()  # read only
+_NO_STATES: frozenset[str] = frozenset()
+
+
+# Words allowed between a term and the state it is about: "warned the UK", "threats against Oman".
+_LINK_WORDS = frozenset(
+    "the a an against to on over at with toward towards its his her their fellow neighbouring "
+    "neighboring".split()
+)
+
+
+def _state_follows(value: str, end: int, states: set[int] | None) -> bool:
+    """True when a state mention starts right after ``end``, at most two link words between."""
+    if not states:
+        return False
+    n = len(value)
+    i = end
+    for _ in range(3):
+        while i < n and not value[i].isalnum():
+            i += 1
+        if i in states:
+            return True
+        j = i
+        while j < n and value[j].isalnum():
+            j += 1
+        if j == i or value[i:j].lower() not in _LINK_WORDS:
+            return False
+        i = j
+    return False
+
+
+def _neg_weight(wh: tuple[float, _Hit]) -> float:
+    return -wh[0]
+
+
+def _evidence_order(wh: tuple[float, _Hit]) -> tuple[bool, int]:
+    h = wh[1]
+    return (h[0] != "title", h[1])
 
 
 def _has_any(s: _Sentence, groups: frozenset[str]) -> bool:

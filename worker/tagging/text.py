@@ -6,6 +6,11 @@ import re
 from bisect import bisect_right
 
 _NON_WORD = re.compile(r"[^\w ]|_")
+# For the scan: one negated class (no alternation: `re` scans it several times faster);
+# "_" is a word character for `re`, so it is replaced afterwards.
+_NON_WORD_SPACE = re.compile(r"[^\w ]")
+# ASCII text (most titles, many wire texts): str.translate has a fast path for it.
+_ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
 
 
 def normalize(text: str) -> str:
@@ -15,9 +20,12 @@ def normalize(text: str) -> str:
     slices the original at the same place.
     """
     low = text.lower()
+    if low.isascii():
+        return low.translate(_ASCII_NON_WORD)  # same result as the regex below, 4x faster
     if len(low) != len(text):  # a few characters lower-case to two ("İ"): keep one-for-one
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    return _NON_WORD.sub(" ", low)
+    out = _NON_WORD_SPACE.sub(" ", low)
+    return out.replace("_", " ") if "_" in out else out
 
 
 def normalize_term(term: str, *, lower: bool = True) -> str:
@@ -39,27 +47,27 @@ _ABBREV = frozenset(
 def sentence_starts(text: str) -> list[int]:
     """Start offsets of the sentences of ``text`` (always begins with 0)."""
     starts = [0]
+    add = starts.append
     n = len(text)
     for m in _BOUNDARY.finditer(text):
-        end = m.end()
+        i, end = m.span()
         if end >= n:
             break
-        i = m.start()
         c = text[i]
         if c == "\n":
-            starts.append(end)
+            add(end)
             continue
         if end == i + 1 or not text[end - 1].isspace():  # "3.5", "U.S.A": no space after
             continue
         if c == ".":
             if text[end].islower():
                 continue
-            j = text.rfind(" ", max(0, i - 6), i)
+            j = text.rfind(" ", i - 6 if i > 6 else 0, i)
             if j != -1 or i < 6:  # a short word before the period: an abbreviation?
                 word = text[j + 1 : i].lstrip("(\"'\u201c\u2018").lower()
                 if word in _ABBREV or (len(word) == 1 and word.isalpha()):
                     continue
-        starts.append(end)
+        add(end)
     return starts
 
 
