@@ -86,6 +86,7 @@ class Runtime:
         self.app = app
         self.sink = FaustSink(app, settings.topic_partitions)
         self.processor: Processor | None = None
+        self.tagger: Any = None
         self.extractor: Any = None
         self.redis: Any = None
         self.fetcher: Any = None
@@ -103,6 +104,7 @@ class Runtime:
     async def start(self) -> None:
         s = self.settings
         tagging = bootstrap.load_tagging(s)
+        self.tagger = tagging[0]
         self.redis = bootstrap.make_redis(s)
         self.extractor = bootstrap.make_extractor(s)
         if hasattr(self.extractor, "warm_up"):  # start the pool before the first record
@@ -196,7 +198,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
     @app.task
     async def declare_topics() -> None:
-        tagger, _ = bootstrap.load_tagging(s)
+        await rt.ensure_started()  # the runtime's tagger: the taxonomy is loaded once
+        tagger = rt.tagger
         for name in names.all(tagger.topics):
             if name != names.raw:
                 await rt.sink.topic(name).maybe_declare()
