@@ -130,7 +130,12 @@ class Runtime:
         except Exception as exc:  # noqa: BLE001 - degraded, not down
             self.processor.redis_ok = False
             log.error("Redis unavailable at start (%s): publishing without dedup", exc)
-        log.info("worker ready: settings=%s taxonomy=%s", s.as_dict(), tagging[0].taxonomy_version)
+        log.info(
+            "worker ready: settings=%s taxonomy=%s model=%s",
+            s.as_dict(),
+            tagging[0].taxonomy_version,
+            tagging[0].model_version or "none (rules only)",
+        )
 
     async def stop(self) -> None:
         if self.extractor is not None:

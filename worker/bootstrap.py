@@ -95,7 +95,7 @@ class ExtractorCrashed(Exception):
 def load_tagging(settings: Settings) -> tuple[Any, Any]:
     from worker.tagging import AlertRules, Tagger
 
-    tagger = Tagger.from_files(settings.topics_file, settings.countries_file)
+    tagger = Tagger.from_files(settings.topics_file, settings.countries_file, settings.model_file)
     rules = AlertRules.from_file(settings.alerts_file, tagger)
     return tagger, rules
 

@@ -1,7 +1,8 @@
 """The command line: ``python -m worker COMMAND`` (or the ``diplomacy-worker`` script).
 
 tag PATH...            enrich files locally, no services; JSON lines on stdout
-eval FILE.jsonl        measure the tagger against gold labels
+eval FILE.jsonl        measure the tagger against gold labels (--cv K: grouped cross-validation)
+train                  train the topic model on the labelled corpus (configs/topic-model.json)
 worker                 the service (faust worker)
 replay DIR             publish a folder of saved articles to articles.raw, then exit
 poll [FEED...]         poll feeds once, publish new entries, exit
@@ -30,6 +31,7 @@ from typing import Any
 import orjson
 
 from worker.settings import ROOT, Settings, get_settings
+from worker.tagging.config import TaxonomyError
 
 log = logging.getLogger("worker.cli")
 
@@ -428,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tag", help="enrich files locally (no services); JSON lines out")
     s.add_argument("paths", nargs="+", metavar="PATH")
 
-    s = sub.add_parser("eval", help="measure the tagger on a labelled JSONL file")
+    s = sub.add_parser("eval", help="measure the tagger on a labelled JSONL file (--cv K)")
+    s.add_argument("args", nargs=argparse.REMAINDER)
+    s = sub.add_parser("train", help="train the topic model on the labelled corpus")
     s.add_argument("args", nargs=argparse.REMAINDER)
 
     s = sub.add_parser("worker", help="run the service (faust worker)")
@@ -469,6 +473,16 @@ def _setup_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # eval and train parse their own options (so `eval --errors FILE` and `eval --help` work)
+    if argv and argv[0] in ("eval", "train"):
+        if argv[0] == "eval":
+            from worker.evaluate import main as eval_main
+
+            return eval_main(argv[1:])
+        from worker.tagging.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.cmd != "worker":  # the worker logs through faust's own set-up
         _setup_logging()
@@ -516,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except CliError as exc:
+        _err(str(exc))
+        return 2
+    except TaxonomyError as exc:  # a bad topics.yaml, countries.yaml, alerts.yaml or model
         _err(str(exc))
         return 2
     except Exception as exc:

@@ -1,14 +1,21 @@
-"""``python -m worker eval FILE.jsonl [--config-dir DIR]``: run the tagger on labelled articles.
+"""``python -m worker eval FILE.jsonl [--cv K] [--rules-only]``: measure the tagger.
 
 Input: one JSON object per line with ``id``, ``title``, ``text`` and optionally ``date``
 (ISO 8601 or RFC 2822; it resolves leaders' terms of office), gold ``topics`` (ids) and
-``countries`` (ISO alpha-2 codes).
+``countries`` (ISO alpha-2 codes), ``shape`` and ``group`` (the corpus has them).
 
 Output: one JSON line per input on stdout, ``{"id": ..., "topics": [...], "countries": [...]}``,
-tagged by the same :class:`~worker.tagging.Tagger` the service uses (title + text). When the
-input carries gold labels, a table on stderr: precision, recall, F1 and support per topic,
-micro and macro averages (macro over topics with gold support), and micro P/R/F1 for
-countries. Exit status 0, or 2 for a missing file / malformed line (with its line number).
+tagged by the same :class:`~worker.tagging.Tagger` the service uses (title + text, rules and
+the learned model). When the input carries gold labels, tables on stderr: precision, recall,
+F1 and support per topic, micro and macro averages (macro over topics with gold support),
+micro P/R/F1 for countries, and the micro figures per shape (headline, headline+summary,
+paragraph, article: the record's ``shape``, else inferred from its length).
+
+``--cv K`` measures generalisation on a labelled corpus: grouped K-fold cross-validation (a
+story's items stay in one fold), the model and its thresholds trained on the other folds
+only; stdout has the out-of-fold predictions of rules + model, stderr the tables for the
+rules alone, the model alone and both. Exit status 0, or 2 for a missing or empty file or a
+malformed line (with its line number).
 
 :func:`evaluate_records` returns the metrics as a dict, for tests.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +36,7 @@ from typing import Any, TextIO
 import orjson
 
 from worker.tagging import Tagger, TaxonomyError
+from worker.tagging.train import shape_of
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -44,6 +53,8 @@ class Record:
     published_at: datetime | None
     topics: list[str] | None  # gold, if labelled
     countries: list[str] | None
+    shape: str = ""
+    raw: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------- input
@@ -118,6 +129,8 @@ def read_records(path: Path) -> list[Record]:
                     published_at=published,
                     topics=_labels(obj, "topics", lineno),
                     countries=_labels(obj, "countries", lineno),
+                    shape=shape_of(obj),
+                    raw=obj,
                 )
             )
         except EvalInputError as exc:
@@ -164,39 +177,151 @@ def compute_metrics(
 
 
 def evaluate_records(
-    records: Sequence[Record], tagger: Tagger
+    records: Sequence[Record], tagger: Tagger, *, use_model: bool = True
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Tag every record; return (one output dict per record, metrics).
 
-    metrics: ``{"articles": n, "labelled": k, "topics": {...}, "countries": {...}}``, the
-    last two as :func:`compute_metrics` returns them, over the records with gold labels
-    (empty dicts when none has any).
+    metrics: ``{"articles": n, "labelled": k, "topics": {...}, "countries": {...},
+    "shapes": {shape: {"articles": n, "topics": {...}}}}``, the metric dicts as
+    :func:`compute_metrics` returns them, over the records with gold labels (empty dicts when
+    none has any).
     """
     outputs: list[dict[str, Any]] = []
+    for rec in records:
+        result = tagger.tag(rec.title, rec.text, rec.published_at, use_model=use_model)
+        topics = [t.id for t in result.topics]
+        outputs.append({"id": rec.id, "topics": topics, "countries": list(result.countries)})
+    return outputs, metrics_of(records, outputs, tagger.topics)
+
+
+def metrics_of(
+    records: Sequence[Record], outputs: Sequence[dict[str, Any]], labels: Iterable[str]
+) -> dict[str, Any]:
+    labels = list(labels)
     gold_t: list[list[str]] = []
     pred_t: list[list[str]] = []
     gold_c: list[list[str]] = []
     pred_c: list[list[str]] = []
-    for rec in records:
-        result = tagger.tag(rec.title, rec.text, rec.published_at)
-        topics = [t.id for t in result.topics]
-        outputs.append({"id": rec.id, "topics": topics, "countries": list(result.countries)})
+    by_shape: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
+    for rec, out in zip(records, outputs, strict=True):
         if rec.topics is not None:
             gold_t.append(rec.topics)
-            pred_t.append(topics)
+            pred_t.append(out["topics"])
+            g, p = by_shape.setdefault(
+                rec.shape or shape_of({"title": rec.title, "text": rec.text}), ([], [])
+            )
+            g.append(rec.topics)
+            p.append(out["topics"])
         if rec.countries is not None:
             gold_c.append(rec.countries)
-            pred_c.append(list(result.countries))
+            pred_c.append(out["countries"])
     metrics: dict[str, Any] = {"articles": len(records), "labelled": len(gold_t)}
-    metrics["topics"] = compute_metrics(gold_t, pred_t, tagger.topics) if gold_t else {}
+    metrics["topics"] = compute_metrics(gold_t, pred_t, labels) if gold_t else {}
     metrics["countries"] = compute_metrics(gold_c, pred_c) if gold_c else {}
-    return outputs, metrics
+    metrics["shapes"] = {
+        shape: {"articles": len(g), "topics": compute_metrics(g, p, labels)}
+        for shape, (g, p) in sorted(by_shape.items(), key=lambda kv: SHAPES.get(kv[0], 9))
+    }
+    return metrics
 
 
-def evaluate_file(path: Path, config_dir: Path | None = None) -> dict[str, Any]:
+SHAPES = {"headline": 0, "headline+summary": 1, "paragraph": 2, "article": 3}
+
+
+def evaluate_file(
+    path: Path, config_dir: Path | None = None, *, use_model: bool = True
+) -> dict[str, Any]:
     """Convenience for tests: metrics of the tagger in ``config_dir`` on a JSONL file."""
     tagger = Tagger.from_config_dir(config_dir or DEFAULT_CONFIG_DIR)
-    return evaluate_records(read_records(path), tagger)[1]
+    return evaluate_records(read_records(path), tagger, use_model=use_model)[1]
+
+
+def cross_validate_records(
+    records: Sequence[Record],
+    tagger: Tagger,
+    k: int = 5,
+    progress: Any = None,
+    alerts_file: Path | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Grouped k-fold CV on labelled records (see :mod:`worker.tagging.train`): each fold's
+    items are tagged by the service's own tagger with a model trained (and thresholded) on the
+    other folds. Returns the out-of-fold outputs of rules + model and metrics for "rules",
+    "model", "combined", plus "alerts": per alert topic, how many items alerted and how many of
+    them carry the topic in gold, for the rules alone and for rules + model."""
+    from worker.tagging import AlertRules
+    from worker.tagging.train import as_model, cv_folds, prepare
+
+    labelled = [r for r in records if r.topics is not None]
+    if len(labelled) < k * 10:
+        raise EvalInputError(f"--cv {k} needs at least {k * 10} labelled records")
+    rows = [{**(r.raw or {}), "id": r.id, "title": r.title, "text": r.text} for r in labelled]
+    topics = list(tagger.topics)
+    examples = prepare(rows, tagger)
+    folds = cv_folds(examples, topics, k=k, progress=progress)
+    rules = AlertRules.from_file(alerts_file or DEFAULT_CONFIG_DIR / "alerts.yaml", tagger)
+    outs: dict[str, list[dict[str, Any]]] = {
+        n: [{}] * len(labelled) for n in ("rules", "model", "combined")
+    }
+    alerted: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
+    correct: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
+    for fold in folds:
+        model = as_model(fold.fitted, topics, fold.thresholds, tagger.taxonomy_version)
+        with_model = tagger.with_model(model)
+        th_model = dict(zip(topics, fold.model_thresholds, strict=True))
+        for i in fold.test:
+            r = labelled[i]
+            base = tagger.tag(r.title, r.text, r.published_at, use_model=False)
+            both = with_model.tag(r.title, r.text, r.published_at)
+            countries = list(base.countries)
+            alone = [t for t in topics if both.model_scores.get(t, 0.0) >= th_model[t]]
+            outs["rules"][i] = {
+                "id": r.id,
+                "topics": [t.id for t in base.topics],
+                "countries": countries,
+            }
+            outs["model"][i] = {"id": r.id, "topics": alone, "countries": countries}
+            outs["combined"][i] = {
+                "id": r.id,
+                "topics": [t.id for t in both.topics],
+                "countries": countries,
+            }
+            for name, res in (("rules", base), ("combined", both)):
+                for tag in rules.alerting(res):
+                    alerted[name][tag.id] += 1
+                    correct[name][tag.id] += tag.id in (r.topics or [])
+    results: dict[str, dict[str, Any]] = {
+        name: metrics_of(labelled, outs[name], topics) for name in outs
+    }
+    results["alerts"] = {
+        name: {
+            t: {
+                "alerts": alerted[name][t],
+                "correct": correct[name][t],
+                "precision": round(correct[name][t] / alerted[name][t], 4)
+                if alerted[name][t]
+                else None,
+            }
+            for t in topics
+            if alerted[name][t]
+        }
+        for name in alerted
+    }
+    return outs["combined"], results
+
+
+def format_alerts(alerts: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        f"{'alert topic':<24}{'rules: alerts':>14}{'precision':>10}"
+        f"{'rules+model: alerts':>21}{'precision':>10}"
+    ]
+    names = sorted(set(alerts["rules"]) | set(alerts["combined"]))
+    for t in names:
+        a = alerts["rules"].get(t) or {"alerts": 0, "precision": None}
+        b = alerts["combined"].get(t) or {"alerts": 0, "precision": None}
+        pa = f"{a['precision']:.3f}" if a["precision"] is not None else "-"
+        pb = f"{b['precision']:.3f}" if b["precision"] is not None else "-"
+        lines.append(f"{t:<24}{a['alerts']:>14}{pa:>10}{b['alerts']:>21}{pb:>10}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- report
@@ -233,6 +358,17 @@ def format_table(metrics: dict[str, Any], topic_order: Iterable[str] = ()) -> st
             f"{'countries micro':<24}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}"
             f"{m['support']:>9}{m['tp']:>5}{m['fp']:>5}{m['fn']:>5}"
         )
+    shapes = metrics.get("shapes") or {}
+    if len(shapes) > 1 or (shapes and not t):
+        lines.append(
+            f"{'topics micro by shape':<24}{'P':>7}{'R':>7}{'F1':>7}{'support':>9}{'items':>7}"
+        )
+        for shape, sm in shapes.items():
+            m = sm["topics"]["micro"]
+            lines.append(
+                f"{'  ' + shape:<24}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}"
+                f"{m['support']:>9}{sm['articles']:>7}"
+            )
     return "\n".join(lines)
 
 
@@ -246,12 +382,30 @@ def _parser() -> argparse.ArgumentParser:
         "--config-dir",
         type=Path,
         default=DEFAULT_CONFIG_DIR,
-        help="directory with topics.yaml and countries.yaml (default: %(default)s)",
+        help="directory with topics.yaml, countries.yaml and topic-model.json "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--errors",
         action="store_true",
         help="also list each article's false positives and negatives on stderr",
+    )
+    p.add_argument(
+        "--rules-only", action="store_true", help="the rules alone, without the learned model"
+    )
+    p.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        default=None,
+        help="grouped K-fold cross-validation on a labelled corpus (trains K models)",
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="also write the metrics as JSON to OUT",
     )
     return p
 
@@ -262,13 +416,24 @@ def main(
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     args = _parser().parse_args(argv)
+    if args.cv is not None and args.cv < 2:
+        print("error: --cv needs K >= 2", file=err)
+        return 2
     try:
-        tagger = Tagger.from_config_dir(args.config_dir)
+        tagger = Tagger.from_config_dir(args.config_dir, model=not args.rules_only)
         records = read_records(args.file)
+        if not records:
+            raise EvalInputError(f"{args.file}: no records")
+        if args.cv:
+            outputs, results = cross_validate_records(
+                records, tagger, args.cv, progress=lambda m: print(m, file=err, flush=True)
+            )
+            records = [r for r in records if r.topics is not None]
+        else:
+            outputs, metrics = evaluate_records(records, tagger, use_model=not args.rules_only)
     except (TaxonomyError, EvalInputError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    outputs, metrics = evaluate_records(records, tagger)
     for o in outputs:
         out.write(orjson.dumps(o).decode() + "\n")
     out.flush()
@@ -286,9 +451,28 @@ def main(
                 if fp or fn:
                     parts.append(f"countries +{fp} -{fn}")
             if parts:
-                print(f"{rec.id}: {'; '.join(parts)}  | {(rec.title or '')[:70]}", file=err)
+                label = rec.title or rec.text
+                print(f"{rec.id}: {'; '.join(parts)}  | {label[:70]}", file=err)
+    if args.cv:
+        for name in ("rules", "model", "combined"):
+            title = {
+                "rules": "the rules alone",
+                "model": "the model alone",
+                "combined": "rules + model (what the service reports)",
+            }[name]
+            print(f"\n== {args.cv}-fold grouped cross-validation: {title}", file=err)
+            print(format_table(results[name], tagger.topics), file=err)
+        print("\n== alerts (alerts.yaml) on the same folds: how many, and how many right", file=err)
+        print(format_alerts(results["alerts"]), file=err)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        return 0
     if metrics["topics"] or metrics["countries"]:
+        model = tagger.model_version if not args.rules_only else "none (rules only)"
+        print(f"taxonomy {tagger.taxonomy_version}, model {model}", file=err)
         print(format_table(metrics, tagger.topics), file=err)
+    if args.json:
+        args.json.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -109,6 +109,10 @@ class EnrichedEvent(_Model):
     ingested_at: AwareDatetime
     pipeline_version: str
     taxonomy_version: str
+    model_version: str | None = Field(
+        default=None,
+        description="version of the learned topic model beside the rules (null: rules only)",
+    )
 
 
 class AlertEvent(_Model):
@@ -127,6 +131,9 @@ class AlertEvent(_Model):
     evidence: list[str] = Field(description="the sentences that triggered the topic")
     revision: int = 1
     taxonomy_version: str
+    model_version: str | None = Field(
+        default=None, description="version of the learned topic model (null: rules only)"
+    )
 
 
 class DeadLetter(_Model):

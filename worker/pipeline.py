@@ -62,6 +62,7 @@ class Sink(Protocol):
 
 class TaggerPort(Protocol):
     taxonomy_version: str
+    model_version: str | None
 
     def tag(self, title: str | None, text: str, published_at: datetime | None = None) -> Any: ...
 
@@ -257,6 +258,7 @@ async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> 
         ingested_at=utcnow(),
         pipeline_version=PIPELINE_VERSION,
         taxonomy_version=ports.tagger.taxonomy_version,
+        model_version=ports.tagger.model_version,
     )
     alerts = [
         AlertEvent(
@@ -272,6 +274,7 @@ async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> 
             evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
             revision=revision,
             taxonomy_version=event.taxonomy_version,
+            model_version=event.model_version,
         )
         for t in alerting
     ]

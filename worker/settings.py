@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, description="tries for a retriable failure")
     retry_backoff_s: float = Field(default=0.5, ge=0)
     seen_ttl_days: int = Field(default=90, ge=1)
+    topic_model: bool = Field(
+        default=True, description="use the learned topic model beside the rules"
+    )
+    topic_model_file: Path | None = Field(
+        default=None, description="the learned model (default: configs/topic-model.json)"
+    )
 
     # --- HTTP fetching ----------------------------------------------------------
     fetch_connect_timeout_s: float = 5.0
@@ -111,6 +117,13 @@ class Settings(BaseSettings):
     @property
     def countries_file(self) -> Path:
         return self.configs_dir / "countries.yaml"
+
+    @property
+    def model_file(self) -> Path | None:
+        """The topic model to load, or None for the rules alone."""
+        if not self.topic_model:
+            return None
+        return self.topic_model_file or self.configs_dir / "topic-model.json"
 
     @property
     def alerts_file(self) -> Path:

@@ -4,10 +4,12 @@
 
 Pages: tests/data/pages/*.html if present, else /work/shared/data/pages/*.html. For each
 page, in one run: trafilatura ``bare_extraction`` time, then tagging time on the extracted
-title + text (the service tags exactly that). Prints per page and totals, the ratio
-tagging / extraction (the project's budget: <= 0.03), and tagger throughput in articles/s
-and MB/s of clean text. Each timing is the best of N repeats (default 3), so a cold cache or
-a scheduler hiccup does not count against either side. Exit status 1 if the ratio is over.
+title + text (the service tags exactly that), by the rules alone and by rules + the learned
+model. Prints per page and totals, the ratio tagging / extraction (the project's budget, model
+included: <= 0.03), tagger throughput in articles/s and MB/s of clean text, and what loading
+costs at start: the taxonomy and gazetteer, and the model file (budget: <= 1 s more). Each
+timing is the best of N repeats (default 3), so a cold cache or a scheduler hiccup does not
+count against either side. Exit status 1 if a budget is exceeded.
 """
 
 from __future__ import annotations
@@ -57,13 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"no pages in {folder}", file=sys.stderr)
         return 2
+    t0 = time.perf_counter()
+    rules_only = Tagger.from_config_dir(ROOT / "configs", model=False)
+    t_rules_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
     tagger = Tagger.from_config_dir(ROOT / "configs")
-    tagger.tag("warm up", "Russia and the United States held arms control talks in Vienna.")
+    t_both_load = time.perf_counter() - t0
+    for tg in (rules_only, tagger):
+        tg.tag("warm up", "Russia and the United States held arms control talks in Vienna.")
 
-    total_ex = total_tag = 0.0
+    total_ex = total_tag = total_rules = 0.0
     total_chars = 0
-    print(f"pages: {folder} ({len(files)} files), best of {args.repeat}")
-    print(f"{'page':<22}{'extract ms':>11}{'tag ms':>9}{'ratio':>8}{'chars':>8}  topics")
+    print(
+        f"pages: {folder} ({len(files)} files), best of {args.repeat}; model {tagger.model_version}"
+    )
+    head = f"{'page':<22}{'extract ms':>11}{'rules ms':>9}{'tag ms':>9}{'ratio':>8}"
+    print(f"{head}{'chars':>8}  topics")
     for f in files:
         html = f.read_text(encoding="utf-8", errors="replace")
         t_ex, doc = best_of(
@@ -71,23 +82,36 @@ def main(argv: list[str] | None = None) -> int:
         )
         title = getattr(doc, "title", None) if doc is not None else None
         text = (getattr(doc, "text", None) if doc is not None else None) or ""
+        t_rules, _ = best_of(args.repeat, partial(rules_only.tag, title, text))
         t_tag, result = best_of(args.repeat, partial(tagger.tag, title, text))
         total_ex += t_ex
         total_tag += t_tag
+        total_rules += t_rules
         total_chars += len(text) + len(title or "")
         topics = ",".join(t.id for t in result.topics) or "-"
-        row = f"{f.stem:<22}{t_ex * 1e3:>11.1f}{t_tag * 1e3:>9.2f}{t_tag / t_ex:>8.4f}"
+        row = (
+            f"{f.stem:<22}{t_ex * 1e3:>11.1f}{t_rules * 1e3:>9.2f}{t_tag * 1e3:>9.2f}"
+            f"{t_tag / t_ex:>8.4f}"
+        )
         print(f"{row}{len(text):>8}  {topics}")
     ratio = total_tag / total_ex
     print("-" * 70)
     print(f"trafilatura bare_extraction: {total_ex * 1e3:.1f} ms for {len(files)} pages")
-    print(f"tagging (title + text):      {total_tag * 1e3:.2f} ms")
-    print(f"ratio tagging/extraction:    {ratio:.4f}  (budget <= {BUDGET})")
+    print(
+        f"tagging, rules alone:        {total_rules * 1e3:.2f} ms "
+        f"(ratio {total_rules / total_ex:.4f})"
+    )
+    print(f"tagging, rules + model:      {total_tag * 1e3:.2f} ms")
+    print(f"ratio tagging/extraction:    {ratio:.4f}  (budget <= {BUDGET}, model included)")
+    print(
+        f"loading at start:            taxonomy + gazetteer {t_rules_load:.2f} s, "
+        f"with the model {t_both_load:.2f} s (+{t_both_load - t_rules_load:.2f} s; budget +1 s)"
+    )
     print(
         f"tagger throughput:           {len(files) / total_tag:,.0f} articles/s, "
         f"{total_chars / total_tag / 1e6:.2f} MB/s of clean text ({total_chars} chars)"
     )
-    return 0 if ratio <= BUDGET else 1
+    return 0 if ratio <= BUDGET and t_both_load - t_rules_load <= 1.0 else 1
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ def test_seed_enriched_event_field_by_field(spine):
             assert field_text[e["start"] : e["end"]] == e["term"]
             assert e["term"] in e["sentence"]
     assert ev["schema_version"] == 1 and ev["taxonomy_version"] and ev["pipeline_version"]
+    model = json.loads((ROOT / "configs" / "topic-model.json").read_bytes())
+    assert ev["model_version"] == model["version"]  # the worker loaded the learned model
     assert ev["text_origin"] == "file" and ev["revision"] == 1
     assert datetime.fromisoformat(ev["ingested_at"]).tzinfo is not None
 

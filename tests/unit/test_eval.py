@@ -61,15 +61,26 @@ def test_compute_metrics() -> None:
 def test_cli_output_format(tmp_path: Path) -> None:
     src = tmp_path / "tiny.jsonl"
     rows = [
-        {"id": "a1", "title": "EU imposes sanctions on Russia",
-         "text": "The European Union imposed new sanctions on Russia on Monday.",
-         "date": "2022-03-01", "topics": ["sanctions"], "countries": ["RU"]},
-        {"id": "a2", "title": "Council fixes roads", "text": "The council fixed the roads.",
-         "date": "Tue, 18 Aug 2026 05:12:57 +0000", "topics": [], "countries": []},
-    ]  # fmt: skip
+        {
+            "id": "a1",
+            "title": "EU imposes sanctions on Russia",
+            "text": "The European Union imposed new sanctions on Russia on Monday.",
+            "date": "2022-03-01",
+            "topics": ["sanctions"],
+            "countries": ["RU"],
+        },
+        {
+            "id": "a2",
+            "title": "Council fixes roads",
+            "text": "The council fixed the roads.",
+            "date": "Tue, 18 Aug 2026 05:12:57 +0000",
+            "topics": [],
+            "countries": [],
+        },
+    ]
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
     out, err = io.StringIO(), io.StringIO()
-    assert main([str(src)], stdout=out, stderr=err) == 0
+    assert main([str(src), "--rules-only"], stdout=out, stderr=err) == 0
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert lines == [
         {"id": "a1", "topics": ["sanctions"], "countries": ["RU"]},
@@ -78,6 +89,38 @@ def test_cli_output_format(tmp_path: Path) -> None:
     table = err.getvalue()
     assert "sanctions" in table and "micro avg" in table and "macro avg" in table
     assert "countries micro" in table
+    # with the model (the default): the same one line per item, and the model's version
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(src)], stdout=out, stderr=err) == 0
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [sorted(x) for x in lines] == [["countries", "id", "topics"]] * 2
+    assert "sanctions" in lines[0]["topics"] and lines[1]["topics"] == []
+    assert "model 1.0+" in err.getvalue()
+
+
+def test_cli_options_in_any_order_and_own_help(tmp_path: Path) -> None:
+    from worker.cli import main as cli_main
+
+    src = tmp_path / "tiny.jsonl"
+    src.write_text(
+        json.dumps(
+            {"id": "a", "title": "Trade talks", "text": "", "topics": ["trade"], "countries": []}
+        )
+        + "\n",
+        "utf-8",
+    )
+    assert cli_main(["eval", "--errors", str(src)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["eval", "--help"])
+    assert exc.value.code == 0
+
+
+def test_cli_empty_file_is_an_error(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jsonl"
+    src.write_text("\n", "utf-8")
+    err = io.StringIO()
+    assert main([str(src)], stdout=io.StringIO(), stderr=err) == 2
+    assert "no records" in err.getvalue()
 
 
 def test_cli_without_gold_prints_no_table(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ class FakeResult:
 
 class FakeTagger:
     taxonomy_version = "test-1"
+    model_version = "test-model-1"
 
     def tag(self, title, text, published_at=None):
         start = text.find("arms control")
@@ -158,9 +159,11 @@ async def test_seed_record_becomes_enriched_event_with_alert():
     assert ev.text_origin == "file" and ev.title == "A title" and ev.countries == ["RU", "US"]
     assert [t.id for t in ev.topics] == ["arms-control"]
     assert ev.url is None and len(ev.id) == 32 and ev.taxonomy_version == "test-1"
+    assert ev.model_version == "test-model-1"
     assert ev.ingested_at.tzinfo is not None
     [alert] = out.alerts
     assert alert.article_id == ev.id and alert.topic == "arms-control"
+    assert alert.model_version == "test-model-1"
     assert alert.evidence == [ev.topics[0].evidence[0].sentence]  # de-duplicated sentences
 
 

@@ -18,6 +18,7 @@ context words, blockers, country names), built once at load. :meth:`Tagger.tag` 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,12 +36,17 @@ from worker.tagging.config import (
     load_countries,
     load_topics,
 )
+from worker.tagging.model import Mention, ModelError, ModelHit, TopicModel
 from worker.tagging.text import (
     normalize,
     normalize_term,
+    sentence_index,
     sentence_starts,
     sentence_text,
 )
+
+MODEL_FILE = "topic-model.json"
+"""The learned model's file name in the configs directory."""
 
 Field = Literal["title", "text"]
 
@@ -48,7 +54,9 @@ _ACRONYM = re.compile(r"^[A-Z]{2,5}$")
 """Topic terms spelled as short all-capital words match only in capitals (automatic)."""
 
 # payload kinds
-_TOPIC, _COUNTRY, _CTX, _BLOCK = 0, 1, 2, 3
+_TOPIC, _COUNTRY, _CTX, _BLOCK, _VETO = 0, 1, 2, 3, 4
+# _VETO: a topic term that a blocker covered ("trade union"): kept aside, so the learned model
+# does not add the topic the rules' blockers rule out
 _COUNTRY_NS = -1  # namespace of country matches (topics use their index)
 
 STATE_KINDS = frozenset({"name", "adjective", "capital", "seat", "leader", "foreign"})
@@ -81,12 +89,16 @@ class TagResult:
 
     ``topics``: the topics whose score reached their threshold, highest score first.
     ``countries``: ISO 3166-1 alpha-2 codes in order of first mention (title, then text).
-    ``scores``: every topic with any evidence, passing or not (for evaluation and tuning).
+    ``scores``: every topic with any rule evidence, passing or not (for evaluation and tuning).
+    ``model_scores``: the learned model's probability per topic (empty without a model).
+    ``mentions``: where the text names a state (name, adjective, capital, seat, leader).
     """
 
     topics: list[TopicTag]
     countries: list[str]
     scores: dict[str, float] = field(default_factory=dict)
+    model_scores: dict[str, float] = field(default_factory=dict)
+    mentions: list[Mention] = field(default_factory=list)
 
     @property
     def topic_ids(self) -> list[str]:
@@ -134,7 +146,9 @@ class _Sentence:
 class Tagger:
     """Tags diplomacy topics and countries. Build once (``from_files``), call :meth:`tag`."""
 
-    def __init__(self, topics: TopicsFile, countries: CountriesFile) -> None:
+    def __init__(
+        self, topics: TopicsFile, countries: CountriesFile, model: TopicModel | None = None
+    ) -> None:
         self._topics_cfg = topics
         self.taxonomy_version: str = topics.version
         self.gazetteer_version: str = countries.version
@@ -171,17 +185,46 @@ class Tagger:
         self._max_evidence = sc.max_evidence
         self._same_sentence_weight = sc.same_sentence_weight
         self._auto = self._build(topics, countries)
+        unknown = sorted(set(model.topics) - set(self.topics)) if model else []
+        if unknown:
+            raise TaxonomyError(
+                f"the topic model knows topics the taxonomy does not: {', '.join(unknown)}"
+            )
+        self.model = model
+        self.model_version: str | None = model.version if model else None
 
     # ------------------------------------------------------------------ construction
 
-    @classmethod
-    def from_files(cls, topics_yaml: Path, countries_yaml: Path) -> Tagger:
-        return cls(load_topics(Path(topics_yaml)), load_countries(Path(countries_yaml)))
+    def with_model(self, model: TopicModel | None) -> Tagger:
+        """The same taxonomy with another model (or none): for cross-validation."""
+        other = copy.copy(self)
+        other.model = model
+        other.model_version = model.version if model else None
+        return other
 
     @classmethod
-    def from_config_dir(cls, path: Path) -> Tagger:
+    def from_files(
+        cls, topics_yaml: Path, countries_yaml: Path, model_json: Path | None = None
+    ) -> Tagger:
+        """``model_json``: the learned model (``python -m worker train``); None: rules only."""
+        model = None
+        if model_json is not None:
+            try:
+                model = TopicModel.from_file(Path(model_json))
+            except ModelError as exc:
+                raise TaxonomyError(str(exc)) from None
+        return cls(load_topics(Path(topics_yaml)), load_countries(Path(countries_yaml)), model)
+
+    @classmethod
+    def from_config_dir(cls, path: Path, *, model: bool = True) -> Tagger:
+        """The taxonomy in ``path``, with ``topic-model.json`` when it is there and ``model``."""
         path = Path(path)
-        return cls.from_files(path / "topics.yaml", path / "countries.yaml")
+        model_json = path / MODEL_FILE
+        return cls.from_files(
+            path / "topics.yaml",
+            path / "countries.yaml",
+            model_json if model and model_json.is_file() else None,
+        )
 
     def _build(self, topics: TopicsFile, countries: CountriesFile) -> ahocorasick.Automaton:
         # key (padded normalised term) -> list of (payload kind, data, case check)
@@ -295,8 +338,18 @@ class Tagger:
 
     # ------------------------------------------------------------------ tagging
 
-    def tag(self, title: str | None, text: str, published_at: datetime | None = None) -> TagResult:
-        """Tag one article. ``published_at`` (optional) resolves leaders' terms of office."""
+    def tag(
+        self,
+        title: str | None,
+        text: str,
+        published_at: datetime | None = None,
+        *,
+        use_model: bool = True,
+    ) -> TagResult:
+        """Tag one article. ``published_at`` (optional) resolves leaders' terms of office.
+
+        The rules tag first; the learned model (when loaded and ``use_model``) adds the topics
+        it finds over its threshold, with the words that carried them as evidence."""
         fields: list[tuple[Field, str]] = []
         if title and title.strip():
             fields.append(("title", title))
@@ -312,7 +365,13 @@ class Tagger:
         ctx: list[_Hit] = []
         places: list[_Hit] = []
         topical: list[_Hit] = []
-        by_kind = {_CTX: ctx.append, _COUNTRY: places.append, _TOPIC: topical.append}
+        vetoes: list[tuple[Field, int, int, int]] = []  # (field, start, end, topic index)
+        by_kind = {
+            _CTX: ctx.append,
+            _COUNTRY: places.append,
+            _TOPIC: topical.append,
+            _VETO: lambda h: vetoes.append((h[0], h[1], h[2], h[4][0])),
+        }
         starts: dict[Field, list[int]] = {}
         for fname, value in fields:
             kept = self._match(fname, value)
@@ -334,9 +393,70 @@ class Tagger:
                     nxt = st[si + 1] if si < last else _NO_END
                 by_kind[kind]((fname, start, end, kind, data, si))
 
-        countries, sentences, state_starts = self._countries(ctx, places, fields, day)
-        topics, scores = self._score(topical, sentences, dict(fields), starts, state_starts)
-        return TagResult(topics=topics, countries=countries, scores=scores)
+        countries, sentences, state_starts, mentions = self._countries(ctx, places, fields, day)
+        topics, scores = self._score(topical, sentences, dict(fields), starts, state_starts, vetoes)
+        # what the model reads besides words: context words and rule terms, by kind
+        ids = self._topic_ids
+        mentions += [Mention(f, a, b, "veto:" + ids[ti]) for f, a, b, ti in vetoes]
+        mentions += [Mention(h[0], h[1], h[2], "ctx:" + h[4][1:]) for h in ctx]
+        mentions += [Mention(h[0], h[1], h[2], "term:" + ids[h[4][0]]) for h in topical]
+        mentions += [
+            Mention(e.field, e.start, e.end, "rule:" + t.id) for t in topics for e in t.evidence
+        ]
+        if self.model is None or not use_model:
+            return TagResult(topics=topics, countries=countries, scores=scores, mentions=mentions)
+        model_scores, hits = self.model.predict(title, text, mentions)
+        if hits:
+            topics = self._add_model_topics(topics, hits, dict(fields))
+        return TagResult(
+            topics=topics,
+            countries=countries,
+            scores=scores,
+            model_scores=model_scores,
+            mentions=mentions,
+        )
+
+    def _add_model_topics(
+        self, topics: list[TopicTag], hits: list[ModelHit], values: dict[Field, str]
+    ) -> list[TopicTag]:
+        """The rules' tags, plus the model's topics the rules did not tag (a topic both find
+        keeps the rules' evidence and the higher score)."""
+        by_id = {t.id: t for t in topics}
+        starts_cache: dict[Field, list[int]] = {}
+        for h in hits:
+            have = by_id.get(h.topic)
+            if have is not None:
+                if h.probability > have.score:
+                    by_id[h.topic] = have.model_copy(update={"score": round(h.probability, 4)})
+                continue
+            evidence = []
+            for fname, start, end in h.spans:
+                value = values.get(fname)  # type: ignore[call-overload]
+                if value is None:
+                    continue
+                st = starts_cache.get(fname)  # type: ignore[call-overload]
+                if st is None:
+                    st = starts_cache[fname] = [0] if fname == "title" else sentence_starts(value)  # type: ignore[index]
+                evidence.append(
+                    Evidence(
+                        term=value[start:end],
+                        field=fname,  # type: ignore[arg-type]
+                        start=start,
+                        end=end,
+                        sentence=sentence_text(value, st, sentence_index(st, start), (start, end)),
+                    )
+                )
+            info = self.topics[h.topic]
+            by_id[h.topic] = TopicTag(
+                id=info.id,
+                label=info.label,
+                score=round(h.probability, 4),
+                iptc=info.iptc,
+                evidence=evidence,
+            )
+        tags = list(by_id.values())
+        tags.sort(key=self._tag_order)
+        return tags
 
     def _match(self, fname: Field, value: str) -> list[tuple[int, int, int, Any]]:
         """(start, end, kind, data) of the matches that survive case checks, containment and
@@ -372,6 +492,7 @@ class Tagger:
         # Longest match wins within a namespace; blockers cover the namespaces they name.
         raw.sort()
         cover: dict[int, tuple[int, int]] = {}  # ns -> (start, end) of the widest so far
+        blocked: dict[int, int] = {}  # ns -> end of the last blocker naming it
         kept: list[tuple[int, int, int, Any]] = []
         keep = kept.append
         for start, nend, _, kind, ns, data in raw:
@@ -384,11 +505,14 @@ class Tagger:
                     c = cover.get(target)
                     if c is None or end >= c[1]:
                         cover[target] = (start, end + 1)  # +1: a blocker also beats equal spans
+                    blocked[target] = max(blocked.get(target, -1), end)
                 continue
             c = cover.get(ns)
             if c is not None:
                 cend = c[1]
                 if cend >= end and (c[0] != start or cend != end):
+                    if kind == _TOPIC and blocked.get(ns, -1) >= end:
+                        keep((start, end, _VETO, data))
                     continue
                 if end > cend:
                     cover[ns] = (start, end)
@@ -403,9 +527,10 @@ class Tagger:
         places: list[_Hit],
         fields: list[tuple[Field, str]],
         day: date | None,
-    ) -> tuple[list[str], dict[int, _Sentence], dict[Field, set[int]]]:
-        """The article's countries in order of first mention, the context of each sentence, and
-        where each field names a state (start offsets, for ``followed_by_state``)."""
+    ) -> tuple[list[str], dict[int, _Sentence], dict[Field, set[int]], list[Mention]]:
+        """The article's countries in order of first mention, the context of each sentence,
+        where each field names a state (start offsets, for ``followed_by_state``), and the
+        state mentions (for the learned model)."""
         sentences: dict[int, _Sentence] = {}
         for _, _, _, _, group, sk in ctx:
             s = sentences.get(sk)
@@ -413,7 +538,7 @@ class Tagger:
                 s = sentences[sk] = _Sentence()
             s.groups.add(group)
         if not places:
-            return [], sentences, {}
+            return [], sentences, {}, []
         values = dict(fields)
         confirmed: set[str] = set()
         pending: list[_Hit] = []
@@ -446,7 +571,8 @@ class Tagger:
                     valid.append(h)
         order: dict[str, tuple[int, int]] = {}
         state_starts: dict[Field, set[int]] = {}
-        for fname, start, _, _, e, sk in valid:
+        mentions: list[Mention] = []
+        for fname, start, end, _, e, sk in valid:
             code = e.code
             pos = (0 if fname == "title" else 1, start)
             prev = order.get(code)
@@ -464,9 +590,10 @@ class Tagger:
                     state_starts[fname] = {start}
                 else:
                     st.add(start)
+                mentions.append(Mention(fname, start, end, kind))
                 if kind == "leader":
                     s.leader = True
-        return sorted(order, key=order.__getitem__), sentences, state_starts
+        return sorted(order, key=order.__getitem__), sentences, state_starts, mentions
 
     def _score(
         self,
@@ -475,7 +602,10 @@ class Tagger:
         values: dict[Field, str],
         starts: dict[Field, list[int]],
         state_starts: dict[Field, set[int]],
+        vetoes: list[tuple[Field, int, int, int]],
     ) -> tuple[list[TopicTag], dict[str, float]]:
+        """Rule scores and tags; a term dropped for another sense (``excludes``) is added to
+        ``vetoes``."""
         empty = _EMPTY_SENTENCE
         rules_of = self._rules
         max_repeats = self._max_repeats
@@ -487,6 +617,7 @@ class Tagger:
             rule = rules_of[ti][ri]
             s = sentences.get(sk, empty)
             if rule.excludes and _has_any(s, rule.excludes):
+                vetoes.append((fname, start, end, ti))
                 continue
             w = rule.weight
             if (

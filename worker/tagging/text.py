@@ -44,12 +44,15 @@ _ABBREV = frozenset(
 )
 
 
-def sentence_starts(text: str) -> list[int]:
-    """Start offsets of the sentences of ``text`` (always begins with 0)."""
+def sentence_starts(text: str, limit: int = 0) -> list[int]:
+    """Start offsets of the sentences of ``text`` (always begins with 0); with ``limit``,
+    at most that many (the scan stops there)."""
     starts = [0]
     add = starts.append
     n = len(text)
     for m in _BOUNDARY.finditer(text):
+        if limit and len(starts) >= limit:
+            break
         i, end = m.span()
         if end >= n:
             break

@@ -1,0 +1,70 @@
+"""How the tagger does on news it was not trained or tuned on: grouped cross-validation on
+the labelled corpus (each fold tagged by the service's own tagger with a model trained, and
+thresholded, on the other folds only; a story's items stay in one fold).
+
+Floors sit a little under what rules + model reach (model 1.0, corpus of 4,809 items:
+`python -m worker eval --cv 5 tests/data/corpus/corpus.jsonl`): topics micro-F1 0.763
+(the rules alone: 0.524), headlines 0.744, every topic >= 0.54. Issue 8 asks for 0.85, every
+topic >= 0.70 and headlines >= 0.80: not reached yet (see the README, "What the model cannot
+do"); raise the floors as the tagger improves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.evaluate import cross_validate_records, read_records
+from worker.tagging import Tagger
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "corpus" / "corpus.jsonl"
+
+MICRO_F1 = 0.74
+HEADLINE_F1 = 0.72
+SUMMARY_F1 = 0.68
+PARAGRAPH_F1 = 0.75
+TOPIC_F1 = 0.50
+MODEL_GAIN = 0.15  # rules + model over the rules alone, micro-F1
+ARMS_ALERT_PRECISION = 0.80
+
+
+@pytest.fixture(scope="module")
+def cv() -> dict[str, Any]:
+    tagger = Tagger.from_config_dir(ROOT / "configs")
+    return cross_validate_records(read_records(CORPUS), tagger, k=5)[1]
+
+
+def test_cross_validated_floors(cv: dict[str, Any]) -> None:
+    both = cv["combined"]
+    assert both["labelled"] >= 3000
+    assert both["topics"]["micro"]["f1"] >= MICRO_F1
+    weak = {
+        t: round(m["f1"], 3) for t, m in both["topics"]["per_label"].items() if m["f1"] < TOPIC_F1
+    }
+    assert not weak, weak
+
+
+def test_cross_validated_floors_by_shape(cv: dict[str, Any]) -> None:
+    shapes = cv["combined"]["shapes"]
+    assert shapes["headline"]["topics"]["micro"]["f1"] >= HEADLINE_F1
+    assert shapes["headline+summary"]["topics"]["micro"]["f1"] >= SUMMARY_F1
+    assert shapes["paragraph"]["topics"]["micro"]["f1"] >= PARAGRAPH_F1
+
+
+def test_the_model_adds_what_the_rules_miss(cv: dict[str, Any]) -> None:
+    rules = cv["rules"]["topics"]["micro"]
+    both = cv["combined"]["topics"]["micro"]
+    assert both["f1"] >= rules["f1"] + MODEL_GAIN
+    assert both["recall"] >= rules["recall"] + 0.25
+
+
+def test_the_arms_control_alert_is_not_noisier(cv: dict[str, Any]) -> None:
+    """Recall rose; the arms-control desk must not be paged more often for nothing."""
+    rules = cv["alerts"]["rules"]["arms-control"]
+    both = cv["alerts"]["combined"]["arms-control"]
+    assert both["alerts"] >= rules["alerts"]
+    assert both["precision"] >= ARMS_ALERT_PRECISION
+    assert both["precision"] >= rules["precision"] - 0.02

@@ -1,0 +1,209 @@
+"""The learned topic model: features, the model file, training, and how it joins the rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from worker.tagging import Tagger, TaxonomyError
+from worker.tagging.model import (
+    LEADER,
+    STATE,
+    STOPWORDS,
+    Mention,
+    ModelError,
+    TopicModel,
+    feature_names,
+    features_of,
+    tokens_of,
+    window_of,
+)
+from worker.tagging.train import DEFAULT_CORPUS, group_folds, train_model
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+MODEL = CONFIGS / "topic-model.json"
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger.from_config_dir(CONFIGS)
+
+
+# ------------------------------------------------------------------------- features
+
+
+def test_tokens_keep_offsets_and_collapse_state_mentions() -> None:
+    title = "South Korea and Tokyo's envoys agree, Putin says"
+    mentions = [
+        Mention("title", 0, 11, "name"),
+        Mention("title", 16, 21, "capital"),
+        Mention("title", 38, 43, "leader"),
+    ]
+    toks = tokens_of("title", title, mentions)
+    assert [t.word for t in toks] == [STATE, "and", STATE, "envoys", "agree", LEADER, "says"]
+    for t in toks:
+        assert title[t.start : t.end].lower().replace("’", "'").startswith(t.surface)
+    # "South Korea" is one token spanning both words
+    assert (toks[0].start, toks[0].end, toks[0].surface) == (0, 11, "south")
+
+
+def test_features_words_pairs_stems_states_and_rule_kinds() -> None:
+    text = "Minsk orders the Lithuanian envoy out"
+    mentions = [
+        Mention("text", 0, 5, "capital"),
+        Mention("text", 17, 27, "adjective"),
+        Mention("text", 28, 33, "term:diplomatic-relations"),
+        Mention("text", 100, 105, "ctx:military"),  # outside the window: ignored
+    ]
+    feats = dict(features_of(tokens_of("text", text, mentions), mentions))
+    assert feats["envoy"] == ("text", 28, 33)
+    assert feats["<state> envoy"] == ("text", 17, 33)
+    assert feats["~order"] == ("text", 6, 12)  # the Snowball stem of "orders"
+    assert feats["<states:2>"] is None
+    assert feats["<term:diplomatic-relations>"] == ("text", 28, 33)
+    assert "<ctx:military>" not in feats
+    assert "the" not in feats and not any(f in STOPWORDS for f in feats)
+    assert "orders the" in feats and "the <state>" in feats  # pairs with one content word
+
+
+def test_scoring_and_evidence_see_the_same_features(tagger: Tagger) -> None:
+    rows = [json.loads(x) for x in DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()[:300]]
+    for r in rows:
+        res = tagger.tag(r["title"], r["text"], use_model=False)
+        window, _, inside = window_of(r["title"], r["text"], res.mentions)
+        assert [f for f, _ in features_of(window.tokens, inside)] == feature_names(
+            window.tokens, inside
+        )
+
+
+def test_short_items_are_read_whole_long_texts_by_their_lead() -> None:
+    window, lead, _ = window_of("A title", "One. Two. Three.")
+    assert not lead and [t.word for t in window.tokens] == ["a", "title", "one", "two", "three"]
+    long_text = " ".join(f"Sentence number {i} is here." for i in range(10))
+    window, lead, _ = window_of("A title", long_text)
+    assert lead
+    assert [t.word for t in window.tokens].count("<num>") == 3  # the first three sentences
+
+
+def test_group_folds_keep_groups_together_and_are_balanced() -> None:
+    groups = ["a"] * 5 + ["b"] * 3 + [f"x{i}" for i in range(12)]
+    folds = group_folds(groups, 4)
+    assert folds == group_folds(groups, 4)  # deterministic
+    by_group: dict[str, set[int]] = {}
+    for g, f in zip(groups, folds, strict=True):
+        by_group.setdefault(g, set()).add(f)
+    assert all(len(v) == 1 for v in by_group.values())
+    sizes = [folds.count(i) for i in range(4)]
+    assert max(sizes) - min(sizes) <= 1
+
+
+# ------------------------------------------------------------------------ the file
+
+
+def test_model_file_is_plain_json_data() -> None:
+    raw = MODEL.read_bytes()
+    assert len(raw) < 20_000_000
+    data = json.loads(raw)  # plain JSON: no pickle, no code
+    assert data["format"] == "diplomacy-topic-model" and data["format_version"] == 1
+    assert len(data["vocabulary"]) == len(data["weights"]) > 1000
+    assert all(len(w) == len(data["topics"]) for w in data["weights"][:50])
+    assert data["training"]["items"] >= 3000
+    assert set(data["thresholds"]) == set(data["topics"])
+
+
+def test_the_model_is_what_train_makes_from_the_corpus(tmp_path: Path) -> None:
+    """The committed model is reproducible: the committed corpus and code make it, byte for
+    byte (training is deterministic)."""
+    out = tmp_path / "model.json"
+    train_model(DEFAULT_CORPUS, out, CONFIGS)
+    assert out.read_bytes() == MODEL.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"format": "pickle"}', "not a diplomacy-topic-model file"),
+    ],
+)
+def test_bad_model_files_fail_clearly(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match=message):
+        TopicModel.from_file(path)
+
+
+def test_model_weights_must_fit_the_vocabulary(tmp_path: Path) -> None:
+    data = orjson.loads(MODEL.read_bytes())
+    data["weights"] = data["weights"][:-1]
+    path = tmp_path / "m.json"
+    path.write_bytes(orjson.dumps(data))
+    with pytest.raises(ModelError, match="do not fit"):
+        TopicModel.from_file(path)
+
+
+def test_missing_model_names_the_way_out(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match="WORKER_TOPIC_MODEL=false"):
+        Tagger.from_files(CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", tmp_path / "x")
+
+
+def test_model_topics_must_be_in_the_taxonomy(tmp_path: Path) -> None:
+    data = orjson.loads(MODEL.read_bytes())
+    data["topics"][0] = "not-a-topic"
+    data["thresholds"]["not-a-topic"] = 0.5
+    path = tmp_path / "m.json"
+    path.write_bytes(orjson.dumps(data))
+    with pytest.raises(TaxonomyError, match="not-a-topic"):
+        Tagger.from_files(CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", path)
+
+
+# ---------------------------------------------------------------- rules + model
+
+
+def test_the_model_version_is_known(tagger: Tagger) -> None:
+    data = orjson.loads(MODEL.read_bytes())
+    assert tagger.model_version == data["version"]
+    assert Tagger.from_config_dir(CONFIGS, model=False).model_version is None
+
+
+@pytest.mark.parametrize(
+    ("title", "topic"),
+    [
+        ("Minsk orders Lithuanian envoy out within 72 hours", "diplomatic-relations"),
+        ("Freight firms scramble as Brussels blacklists Iranian carriers", "sanctions"),
+        ("Seoul and Tokyo agree to pool missile-warning data", "alliances"),
+    ],
+)
+def test_implied_topics_of_the_issue(tagger: Tagger, title: str, topic: str) -> None:
+    """The three headlines the issue names: the topic is implied, not named."""
+    result = tagger.tag(title, "")
+    assert topic in result.model_scores
+    assert topic in [t.id for t in result.topics], (title, result.model_scores)
+
+
+def test_model_topics_carry_evidence_with_true_offsets(tagger: Tagger) -> None:
+    rows = [json.loads(x) for x in DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()[:400]]
+    added = 0
+    for r in rows:
+        title, text = r.get("title"), r.get("text") or ""
+        rules = {t.id for t in tagger.tag(title, text, use_model=False).topics}
+        for tag in tagger.tag(title, text).topics:
+            assert tag.evidence, (r["id"], tag.id)
+            for ev in tag.evidence:
+                value = title if ev.field == "title" else text
+                assert value is not None and value[ev.start : ev.end] == ev.term
+                assert ev.term in ev.sentence
+                assert ev.term.lower() not in STOPWORDS
+            added += tag.id not in rules
+    assert added >= 20  # the model does add topics the rules miss
+
+
+def test_rules_only_switch(tagger: Tagger) -> None:
+    title = "Minsk orders Lithuanian envoy out within 72 hours"
+    assert tagger.tag(title, "", use_model=False).model_scores == {}
+    assert tagger.tag(title, "").model_scores

@@ -1,0 +1,404 @@
+"""The learned half of the tagger: a linear model over words, word pairs and what the rules see.
+
+The model reads one *window*: a short item whole (a headline, a headline with its summary, a
+paragraph of up to three sentences), and of a longer article its title and first three
+sentences, the lead, which is where news says what it is about; the rules read every sentence
+of it. A window becomes a bag of features, and each topic's probability is a logistic
+function of the summed weights of the window's features. The features:
+
+- its words, lower-cased (``envoy``), their Snowball stems (``~order``), and pairs of
+  neighbouring words (``envoy out``); function words have no feature of their own;
+- a state mention (a name, adjective, capital, seat of government or sitting leader that the
+  gazetteer resolved) also stands as ``<state>`` or ``<leader>`` in the word sequence, so
+  "Seoul and Tokyo agree" gives ``<state> and``, ``and <state>``, ``<state> agree``; and
+  ``<states:2>`` when the window names two states or more;
+- what the rules' matcher found: a context word of a group (``<ctx:military>``), a term of a
+  topic's rules (``<term:sanctions>``), and the evidence of a topic the rules tagged
+  (``<rule:sanctions>``). The model learns how far to trust each.
+
+Weights, vocabulary and thresholds live in a JSON file (``configs/topic-model.json``) that
+``python -m worker train`` writes: data, not code. Inference needs numpy only.
+
+Evidence: the features that contributed most to a topic, as spans of the title or text with
+their sentence, like the rules' evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+import snowballstemmer
+
+from worker.tagging.text import sentence_starts
+
+FORMAT = "diplomacy-topic-model"
+FORMAT_VERSION = 1
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+STATE, LEADER = "<state>", "<leader>"
+LEAD_SENTENCES = 3
+"""The model reads a text of at most this many sentences whole (as the corpus items were
+labelled), and of a longer text its title and first sentences."""
+
+
+class ModelError(ValueError):
+    """The model file is missing, malformed or made for another taxonomy."""
+
+
+class Mention(NamedTuple):
+    """What the rules' matcher found in the text: a state (``kind`` "name", "adjective",
+    "capital", "seat", "foreign" or "leader"), a context word of a group ("ctx:military"), a
+    term of a topic's rules ("term:sanctions"), or a rule topic's evidence ("rule:sanctions")."""
+
+    field: str  # "title" | "text"
+    start: int
+    end: int
+    kind: str = "name"
+
+
+class Token(NamedTuple):
+    word: str  # the feature word: lower-cased, "<num>", "<state>", "<leader>"
+    surface: str  # the plain lower-cased word, for the unigram
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    field: str  # where the window's first token is ("title" or "text")
+    tokens: tuple[Token, ...]
+    sentence: int  # index of the window's first text sentence (-1: starts at the title)
+
+
+_PLACE_KINDS = {
+    "name": STATE,
+    "adjective": STATE,
+    "capital": STATE,
+    "seat": STATE,
+    "foreign": STATE,
+    "state": STATE,
+    "leader": LEADER,
+}
+
+
+def tokens_of(field: str, value: str, mentions: Sequence[Mention]) -> list[Token]:
+    """Word tokens with offsets; the tokens of one state mention collapse to one token whose
+    ``word`` is ``<state>``/``<leader>`` (its ``surface`` keeps the first word)."""
+    n = len(value)
+    spans = sorted(
+        (m.start, m.end, _PLACE_KINDS[m.kind])
+        for m in mentions
+        if m.start < n and m.field == field and m.kind in _PLACE_KINDS
+    )
+    out: list[Token] = []
+    add = out.append
+    si = 0
+    ns = len(spans)
+    for m in _TOKEN.finditer(value):
+        s, e = m.span()
+        low = m.group().lower()
+        if "'" in low or "’" in low:
+            low = low.replace("’", "'")
+            if low.endswith("'s"):
+                low = low[:-2]
+        elif low.isdigit():
+            low = "<num>"
+        if si < ns:
+            while si < ns and spans[si][1] <= s:
+                si += 1
+            if si < ns and spans[si][0] <= s:
+                ms, me, word = spans[si]
+                if not (out and out[-1].field == field and out[-1].start == ms):
+                    add(Token(word, low, field, ms, me))
+                continue  # the rest of a multi-word mention
+        add(Token(low, low, field, s, e))
+    return out
+
+
+def window_of(
+    title: str | None, text: str, mentions: Sequence[Mention] = ()
+) -> tuple[Window, bool, list[Mention]]:
+    """The window the model reads, whether it is the lead of a longer text, and the mentions
+    that fall inside it."""
+    lead = False
+    if text:
+        starts = sentence_starts(text, LEAD_SENTENCES + 1)
+        if len(starts) > LEAD_SENTENCES:
+            text = text[: starts[LEAD_SENTENCES]]
+            lead = True
+    n = len(text)
+    inside = [m for m in mentions if m.field == "title" or m.end <= n]
+    toks = (tokens_of("title", title, inside) if title else []) + (
+        tokens_of("text", text, inside) if text else []
+    )
+    return Window("title" if title else "text", tuple(toks), -1), lead, inside
+
+
+Span = tuple[str, int, int]
+
+STOPWORDS = frozenset(
+    """a an the of to in on at by for from with without into onto over under about above
+    below between among through during before after since until as than then and or but nor
+    so yet if while because though although whether that which who whom whose what when
+    where why how this these those it its it's he him his she her hers they them their
+    theirs we us our ours you your yours i me my mine is are was were be been being am has
+    have had having do does did done will would shall should can could may might must not
+    no also just only very more most some any all each every both either neither other
+    such own same there here out up down off again once one said says say""".split()
+)
+"""Function words: no feature of their own, and never a pair of two of them."""
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The word's Snowball (Porter 2) stem: "sanctioned", "sanctions" -> "sanction"."""
+    return str(_STEMMER.stemWord(word))
+
+
+def features_of(
+    tokens: Sequence[Token], mentions: Sequence[Mention] = ()
+) -> list[tuple[str, Span | None]]:
+    """(feature, where it stands) of a window, in order, repeats kept. ``mentions``: the
+    context words and rule terms inside the window become ``<ctx:...>``/``<term:...>``."""
+    out: list[tuple[str, Span | None]] = []
+    states: set[str] = set()
+    prev: Token | None = None
+    for t in tokens:
+        span = (t.field, t.start, t.end)
+        stop = t.word in STOPWORDS
+        place = t.word != t.surface  # a state mention: which state is not why a topic applies
+        if not stop:
+            out.append((t.word, None if place else span))
+        if place:
+            out.append((t.surface, None))
+            if t.word in (STATE, LEADER):
+                states.add(t.surface)
+        elif not stop:
+            st = stem(t.word)
+            if st != t.word:
+                out.append(("~" + st, span))
+        if prev is not None and prev.field == t.field and not (stop and prev.word in STOPWORDS):
+            out.append((prev.word + " " + t.word, (t.field, prev.start, t.end)))
+        prev = t
+    if len(states) >= 2:
+        out.append(("<states:2>", None))
+    if mentions and tokens:
+        bounds: dict[str, tuple[int, int]] = {}
+        for t in tokens:
+            b = bounds.get(t.field)
+            bounds[t.field] = (
+                (t.start, t.end) if b is None else (min(b[0], t.start), max(b[1], t.end))
+            )
+        for m in mentions:
+            if m.kind in _PLACE_KINDS:
+                continue
+            b = bounds.get(m.field)
+            if b is not None and b[0] <= m.start and m.end <= b[1]:
+                out.append(("<" + m.kind + ">", (m.field, m.start, m.end)))
+    return out
+
+
+def feature_names(tokens: Sequence[Token], mentions: Sequence[Mention] = ()) -> list[str]:
+    """The names :func:`features_of` gives, in the same order, without their places: the
+    scoring path (places are needed only for the evidence of a topic found)."""
+    out: list[str] = []
+    add = out.append
+    states: set[str] = set()
+    prev = ""
+    prev_field = ""
+    for t in tokens:
+        word = t.word
+        stop = word in STOPWORDS
+        if not stop:
+            add(word)
+        if word != t.surface:
+            add(t.surface)
+            if word is STATE or word is LEADER:
+                states.add(t.surface)
+        elif not stop:
+            st = stem(word)
+            if st != word:
+                add("~" + st)
+        if prev_field == t.field and not (stop and prev in STOPWORDS):
+            add(prev + " " + word)
+        prev, prev_field = word, t.field
+    if len(states) >= 2:
+        add("<states:2>")
+    if mentions and tokens:
+        bounds: dict[str, tuple[int, int]] = {}
+        for t in tokens:
+            b = bounds.get(t.field)
+            bounds[t.field] = (
+                (t.start, t.end) if b is None else (min(b[0], t.start), max(b[1], t.end))
+            )
+        for m in mentions:
+            if m.kind in _PLACE_KINDS:
+                continue
+            b = bounds.get(m.field)
+            if b is not None and b[0] <= m.start and m.end <= b[1]:
+                add("<" + m.kind + ">")
+    return out
+
+
+# --------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHit:
+    """A topic the model finds, with its probability and the spans that carried it."""
+
+    topic: str
+    probability: float
+    spans: list[tuple[str, int, int]]  # (field, start, end), strongest first
+    sentence: int  # window's first text sentence, -1 for the title window
+
+
+class TopicModel:
+    """Load once (:meth:`from_file`), then :meth:`predict` per article. Thread-safe."""
+
+    def __init__(self, data: dict[str, Any], *, digest: str = "") -> None:
+        if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+            raise ModelError(
+                f"not a {FORMAT} file of format_version {FORMAT_VERSION} "
+                f"(format={data.get('format')!r}, format_version={data.get('format_version')!r})"
+            )
+        try:
+            self.version: str = str(data["version"])
+            self.topics: list[str] = list(data["topics"])
+            self.taxonomy_version: str = str(data["taxonomy_version"])
+            vocab: list[str] = list(data["vocabulary"])
+            weights = np.asarray(data["weights"], dtype=np.float32)
+            self.bias = np.asarray(data["bias"], dtype=np.float64)
+            self.thresholds = np.asarray(
+                [float(data["thresholds"][t]) for t in self.topics], dtype=np.float64
+            )
+            self.long_thresholds = np.asarray(
+                [float(data.get("long_thresholds", data["thresholds"])[t]) for t in self.topics],
+                dtype=np.float64,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"malformed model: {exc!r}") from None
+        if weights.shape != (len(vocab), len(self.topics)) or self.bias.shape != (
+            len(self.topics),
+        ):
+            raise ModelError(
+                f"weights {weights.shape} do not fit {len(vocab)} features x "
+                f"{len(self.topics)} topics"
+            )
+        self.index: dict[str, int] = {f: i for i, f in enumerate(vocab)}
+        self.vocabulary = vocab
+        self.weights = weights
+        self.digest = digest
+        self.meta: dict[str, Any] = {
+            k: v for k, v in data.items() if k not in ("vocabulary", "weights")
+        }
+
+    @classmethod
+    def from_file(cls, path: Path) -> TopicModel:
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(
+                f"{path}: cannot read the model: {exc.strerror or exc} (train one with "
+                "`python -m worker train`, or set WORKER_TOPIC_MODEL=false for the rules alone)"
+            ) from None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ModelError(f"{path}: not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: expected a JSON object")
+        try:
+            return cls(data, digest=hashlib.sha256(raw).hexdigest())
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+
+    # ---------------------------------------------------------------------- scoring
+
+    def window_logits(
+        self, tokens: Sequence[Token], mentions: Sequence[Mention] = ()
+    ) -> np.ndarray:
+        """The logit of every topic for a window."""
+        names = set(feature_names(tokens, mentions))
+        get = self.index.get
+        idx = [j for j in map(get, names) if j is not None]
+        if not idx:
+            return self.bias.copy()
+        scale = 1.0 / math.sqrt(len(names))
+        return self.bias + self.weights[idx].sum(axis=0, dtype=np.float64) * scale
+
+    def predict(
+        self, title: str | None, text: str, mentions: Sequence[Mention] = ()
+    ) -> tuple[dict[str, float], list[ModelHit]]:
+        """Every topic's probability, and the topics over their threshold with the spans that
+        carried them."""
+        window, lead, inside = window_of(title, text, mentions)
+        if not window.tokens:
+            return {}, []
+        z = self.window_logits(window.tokens, inside)
+        probs = 1.0 / (1.0 + np.exp(-z))
+        thresholds = self.long_thresholds if lead else self.thresholds
+        plist = probs.tolist()
+        scores = {t: round(p, 4) for t, p in zip(self.topics, plist, strict=True)}
+        # the rules' exclusions bind the model too: a topic whose term the rules dropped for
+        # another sense ("sanctions" by a football league, a ceasefire between gangs) is not
+        # added by the model from the same window
+        vetoed = {m.kind[5:] for m in inside if m.kind.startswith("veto:")}
+        found = [
+            ti
+            for ti, (p, th) in enumerate(zip(plist, thresholds.tolist(), strict=True))
+            if p >= th and self.topics[ti] not in vetoed
+        ]
+        if not found:
+            return scores, []
+        # where each feature stands: only now, for the evidence of the topics found
+        idx: list[int] = []
+        where: list[Span | None] = []
+        seen: set[int] = set()
+        for f, span in features_of(window.tokens, inside):
+            j = self.index.get(f)
+            if j is not None and j not in seen:
+                seen.add(j)
+                idx.append(j)
+                where.append(span)
+        return scores, [
+            ModelHit(self.topics[ti], plist[ti], self._evidence(idx, where, ti), -1) for ti in found
+        ]
+
+    def _evidence(
+        self, idx: list[int], where: list[Span | None], ti: int, k: int = 3
+    ) -> list[Span]:
+        contrib = self.weights[idx, ti] if idx else np.zeros(0)
+        order = np.argsort(-contrib, kind="stable")
+        spans: list[Span] = []
+        for j in order.tolist():
+            if contrib[j] <= 0 or len(spans) >= k:
+                break
+            span = where[j]
+            if span is None:  # a window-level feature (two states named): no place of its own
+                continue
+            if any(f == span[0] and s < span[2] and span[1] < e for f, s, e in spans):
+                continue
+            spans.append(span)
+        return spans
+
+
+def corpus_digest(rows: Iterable[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(orjson.dumps([r.get("id"), r.get("title"), r.get("text"), r.get("topics")]))
+    return h.hexdigest()

@@ -1,0 +1,415 @@
+"""``python -m worker train``: learn the topic model from the labelled corpus.
+
+One logistic regression per topic (scikit-learn, liblinear: deterministic) over the features
+of :mod:`worker.tagging.model`, on every corpus item as one window. The decision threshold of
+each topic is chosen on out-of-fold predictions (folds keep a story's items together) to give
+the best F1 of what the service reports: the rules' topics plus the model's. The result is a
+JSON file of vocabulary, weights, biases and thresholds; the same corpus and settings give the
+same file, byte for byte.
+
+``cross_validate`` measures the whole tagger (rules, model, both) on items it was not trained
+on, fold by fold; ``python -m worker eval --cv K`` prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from worker.tagging.model import (
+    FORMAT,
+    FORMAT_VERSION,
+    TopicModel,
+    corpus_digest,
+    feature_names,
+    window_of,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CORPUS = ROOT / "tests" / "data" / "corpus" / "corpus.jsonl"
+DEFAULT_OUT = ROOT / "configs" / "topic-model.json"
+MODEL_SERIES = "1.0"
+"""Bumped by hand when the features or the training method change; the model's version is
+this plus a digest of its weights."""
+
+DEFAULT_C = 32.0
+MIN_DF = 2
+THRESHOLD_GRID = tuple(round(0.20 + 0.025 * i, 3) for i in range(29))  # 0.20 .. 0.90
+
+
+@dataclass(slots=True)
+class Example:
+    id: str
+    group: str
+    shape: str
+    topics: frozenset[str]
+    rule_topics: frozenset[str]
+    features: set[str]
+    n_features: int
+
+
+def shape_of(rec: dict[str, Any]) -> str:
+    """The record's shape: its ``shape`` field, else inferred from what it has."""
+    if rec.get("shape"):
+        return str(rec["shape"])
+    title = (rec.get("title") or "").strip()
+    text = (rec.get("text") or "").strip()
+    if not text:
+        return "headline"
+    if len(text) > 800:
+        return "article"
+    return "headline+summary" if title else "paragraph"
+
+
+def prepare(records: Sequence[dict[str, Any]], tagger: Any) -> list[Example]:
+    """Features (one window per item) and the rules' topics of every labelled record."""
+    from worker.evaluate import parse_date
+
+    out = []
+    for r in records:
+        title, text = r.get("title"), r.get("text") or ""
+        res = tagger.tag(title, text, parse_date(r.get("date")), use_model=False)
+        window, _, inside = window_of(title, text, res.mentions)
+        feats = set(feature_names(window.tokens, inside))
+        out.append(
+            Example(
+                id=r["id"],
+                group=r.get("group") or r["id"],
+                shape=shape_of(r),
+                topics=frozenset(r.get("topics") or ()),
+                rule_topics=frozenset(t.id for t in res.topics),
+                features=feats,
+                n_features=len(feats),
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------------------ fitting
+
+
+@dataclass(slots=True)
+class Fitted:
+    vocabulary: list[str]
+    weights: np.ndarray  # (features, topics)
+    bias: np.ndarray  # (topics,)
+
+
+def _matrix(examples: Sequence[Example], index: dict[str, int]) -> Any:
+    from scipy.sparse import csr_matrix
+
+    rows, cols, vals = [], [], []
+    for i, ex in enumerate(examples):
+        scale = 1.0 / math.sqrt(ex.n_features) if ex.n_features else 0.0
+        for f in ex.features:
+            j = index.get(f)
+            if j is not None:
+                rows.append(i)
+                cols.append(j)
+                vals.append(scale)
+    return csr_matrix((vals, (rows, cols)), shape=(len(examples), len(index)), dtype=np.float64)
+
+
+def fit(
+    examples: Sequence[Example],
+    topics: Sequence[str],
+    c: float = DEFAULT_C,
+    class_weight: Any = None,
+) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    df: dict[str, int] = {}
+    for ex in examples:
+        for f in ex.features:
+            df[f] = df.get(f, 0) + 1
+    vocab = sorted(f for f, n in df.items() if n >= MIN_DF)
+    index = {f: i for i, f in enumerate(vocab)}
+    x = _matrix(examples, index)
+    w = np.zeros((len(vocab), len(topics)))
+    b = np.zeros(len(topics))
+    for ti, t in enumerate(topics):
+        y = np.array([t in ex.topics for ex in examples], dtype=int)
+        if y.sum() == 0:
+            b[ti] = -10.0
+            continue
+        if y.sum() == len(y):
+            b[ti] = 10.0
+            continue
+        clf = LogisticRegression(
+            C=c, solver="liblinear", max_iter=1000, random_state=0, class_weight=class_weight
+        )
+        clf.fit(x, y)
+        w[:, ti] = clf.coef_[0]
+        b[ti] = clf.intercept_[0]
+    return Fitted(vocab, w, b)
+
+
+def predict(fitted: Fitted, examples: Sequence[Example]) -> np.ndarray:
+    index = {f: i for i, f in enumerate(fitted.vocabulary)}
+    z = _matrix(examples, index) @ fitted.weights + fitted.bias
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def group_folds(groups: Sequence[str], k: int) -> list[int]:
+    """Fold of each item; a group's items share a fold; folds balanced by item count
+    (largest groups first, each to the smallest fold; ties by fold number). Deterministic."""
+    size: dict[str, int] = {}
+    for g in groups:
+        size[g] = size.get(g, 0) + 1
+    load = [0] * k
+    fold_of: dict[str, int] = {}
+    for g in sorted(size, key=lambda g: (-size[g], hashlib.sha1(g.encode()).hexdigest())):
+        f = min(range(k), key=lambda i: (load[i], i))
+        fold_of[g] = f
+        load[f] += size[g]
+    return [fold_of[g] for g in groups]
+
+
+def decide(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    return probs >= np.asarray(thresholds)[None, :]
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def choose_thresholds(
+    probs: np.ndarray, examples: Sequence[Example], topics: Sequence[str], combine: bool = True
+) -> list[float]:
+    """Per topic, the grid threshold with the best F1 of (rules or model >= t) on these
+    out-of-fold probabilities; ties to the higher threshold (fewer false alarms)."""
+    out = []
+    for ti, t in enumerate(topics):
+        gold = np.array([t in ex.topics for ex in examples])
+        rule = np.array([combine and t in ex.rule_topics for ex in examples])
+        best = (-1.0, 0.5)
+        for th in THRESHOLD_GRID:
+            pred = rule | (probs[:, ti] >= th)
+            tp = int((pred & gold).sum())
+            fp = int((pred & ~gold).sum())
+            fn = int((~pred & gold).sum())
+            f = _f1(tp, fp, fn)
+            if f >= best[0]:
+                best = (f, th)
+        out.append(best[1])
+    return out
+
+
+def oof_probs(examples: Sequence[Example], topics: Sequence[str], k: int, c: float) -> np.ndarray:
+    folds = group_folds([ex.group for ex in examples], k)
+    probs = np.zeros((len(examples), len(topics)))
+    for f in range(k):
+        train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
+        test_idx = [i for i, g in enumerate(folds) if g == f]
+        fitted = fit(train, topics, c)
+        probs[test_idx] = predict(fitted, [examples[i] for i in test_idx])
+    return probs
+
+
+@dataclass(slots=True)
+class Fold:
+    index: int
+    test: list[int]  # indices of the fold's items
+    fitted: Fitted  # trained on the other folds
+    thresholds: list[float]  # for rules-or-model, chosen on the other folds only
+    model_thresholds: list[float]  # for the model alone, likewise
+
+
+def cv_folds(
+    examples: Sequence[Example],
+    topics: Sequence[str],
+    k: int = 5,
+    c: float = DEFAULT_C,
+    inner: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> list[Fold]:
+    """Grouped k-fold: each fold's model and thresholds see only the other folds (thresholds
+    by an inner grouped CV on them), so every figure is on items never trained or tuned on."""
+    folds = group_folds([ex.group for ex in examples], k)
+    out = []
+    for f in range(k):
+        t0 = time.monotonic()
+        train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
+        test_idx = [i for i, g in enumerate(folds) if g == f]
+        inner_probs = oof_probs(train, topics, inner, c)
+        out.append(
+            Fold(
+                f,
+                test_idx,
+                fit(train, topics, c),
+                choose_thresholds(inner_probs, train, topics, combine=True),
+                choose_thresholds(inner_probs, train, topics, combine=False),
+            )
+        )
+        if progress:
+            progress(
+                f"fold {f + 1}/{k}: {len(train)} train, {len(test_idx)} test items, "
+                f"{time.monotonic() - t0:.1f} s"
+            )
+    return out
+
+
+def as_model(
+    fitted: Fitted, topics: Sequence[str], thresholds: Sequence[float], taxonomy_version: str
+) -> TopicModel:
+    """An in-memory model, exactly as its file would load."""
+    long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
+    data = model_json(fitted, topics, thresholds, long_thresholds, taxonomy_version, {})
+    return TopicModel(orjson.loads(data))
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def model_json(
+    fitted: Fitted,
+    topics: Sequence[str],
+    thresholds: Sequence[float],
+    long_thresholds: Sequence[float],
+    taxonomy_version: str,
+    training: dict[str, Any],
+) -> bytes:
+    keep = [i for i in range(len(fitted.vocabulary)) if np.abs(fitted.weights[i]).max() >= 1e-4]
+    weights = [[round(float(x), 5) for x in fitted.weights[i]] for i in keep]
+    body = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "topics": list(topics),
+        "taxonomy_version": taxonomy_version,
+        "thresholds": {t: float(v) for t, v in zip(topics, thresholds, strict=True)},
+        "long_thresholds": {t: float(v) for t, v in zip(topics, long_thresholds, strict=True)},
+        "bias": [round(float(x), 5) for x in fitted.bias],
+        "training": training,
+        "vocabulary": [fitted.vocabulary[i] for i in keep],
+        "weights": weights,
+    }
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
+    body = {"version": f"{MODEL_SERIES}+{digest}", **body}
+    # one feature per line: diffs stay readable, the file stays plain JSON
+    head = {k: v for k, v in body.items() if k not in ("vocabulary", "weights")}
+    lines = [orjson.dumps(head, option=orjson.OPT_SORT_KEYS).decode()[:-1] + ","]
+    lines.append('"vocabulary": [')
+    vocab = [fitted.vocabulary[i] for i in keep]
+    lines += [
+        orjson.dumps(v).decode() + ("," if i < len(vocab) - 1 else "") for i, v in enumerate(vocab)
+    ]
+    lines.append('], "weights": [')
+    lines += [
+        orjson.dumps(w).decode() + ("," if i < len(weights) - 1 else "")
+        for i, w in enumerate(weights)
+    ]
+    lines.append("]}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+LONG_THRESHOLD_MARGIN = 0.3
+"""Of a long article the model reads the lead only, and the rules read all of it; the model's
+thresholds there are the short-item ones plus this margin (capped at 0.95), chosen on the dev
+set's long articles (see the README: the model adds little to what the rules find in them)."""
+
+
+def read_corpus(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def train_model(
+    corpus: Path,
+    out: Path,
+    config_dir: Path,
+    *,
+    c: float = DEFAULT_C,
+    k: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> TopicModel:
+    from worker.tagging import Tagger
+
+    rows = read_corpus(corpus)
+    tagger = Tagger.from_config_dir(config_dir, model=False)
+    topics = list(tagger.topics)
+    t0 = time.monotonic()
+    examples = prepare(rows, tagger)
+    if progress:
+        progress(f"{len(examples)} items prepared in {time.monotonic() - t0:.1f} s")
+    probs = oof_probs(examples, topics, k, c)
+    thresholds = choose_thresholds(probs, examples, topics, combine=True)
+    long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
+    if progress:
+        progress(f"thresholds from {k}-fold out-of-fold predictions")
+    fitted = fit(examples, topics, c)
+    training = {
+        "corpus": corpus.name,
+        "corpus_sha256": corpus_digest(rows),
+        "items": len(rows),
+        "positives": {t: sum(t in ex.topics for ex in examples) for t in topics},
+        "c": c,
+        "min_df": MIN_DF,
+        "threshold_folds": k,
+        "long_threshold_margin": LONG_THRESHOLD_MARGIN,
+        "method": "one-vs-rest logistic regression (liblinear, L2) over words, word pairs and "
+        "state mentions; thresholds for rules-or-model on grouped out-of-fold predictions",
+    }
+    data = model_json(
+        fitted, topics, thresholds, long_thresholds, tagger.taxonomy_version, training
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return TopicModel.from_file(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m worker train",
+        description="Train the topic model on the labelled corpus and write its JSON file.",
+    )
+    p.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled JSONL (default: %(default)s)"
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: %(default)s")
+    p.add_argument(
+        "--config-dir",
+        type=Path,
+        default=ROOT / "configs",
+        help="taxonomy and gazetteer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--c",
+        type=float,
+        default=DEFAULT_C,
+        help="inverse regularisation strength (default: %(default)s)",
+    )
+    args = p.parse_args(argv)
+    if not args.corpus.is_file():
+        print(f"error: {args.corpus}: no such corpus file", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+
+    def say(msg: str) -> None:
+        print(f"[{time.monotonic() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    model = train_model(args.corpus, args.out, args.config_dir, c=args.c, progress=say)
+    say(
+        f"wrote {args.out} (model {model.version}, {len(model.vocabulary)} features, "
+        f"{args.out.stat().st_size / 1e6:.1f} MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
