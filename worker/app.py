@@ -242,9 +242,15 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
     @app.timer(interval=s.poll_tick_s, on_leader=True)
     async def poll_feeds() -> None:
-        await rt.ensure_started()
-        if rt.feeds is not None:
-            await rt.feeds.poll_due_once()
+        # an exception out of a faust timer ends the worker: a tick logs and waits for the next
+        try:
+            await rt.ensure_started()
+            if rt.feeds is not None:
+                await rt.feeds.poll_due_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("feed polling: this tick failed; the next one tries again")
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

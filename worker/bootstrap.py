@@ -220,18 +220,42 @@ class HttpPageFetcher:
 
 
 class ScheduledPolling:
-    """The leader's feed polling: feeds.yaml validated at start, due feeds polled each tick."""
+    """The leader's feed polling: feeds.yaml validated at start, due feeds polled each tick.
+
+    A tick never raises: faust ends the whole worker when a timer does. When the feed state
+    store (Redis) is unreachable, polling pauses (one warning), each later tick tries again,
+    and polling resumes by itself when it answers (one info line); the enrichment agent goes
+    on publishing meanwhile."""
 
     def __init__(self, poller: Any, feeds: list[Any]) -> None:
         self.poller = poller
         self.feeds = feeds
         self.last_results: list[Any] = []
+        self.paused: str | None = None  # why polling is paused, None while it runs
 
     async def poll_due_once(self) -> list[Any]:
         if not self.feeds:
             return []
-        self.last_results = await self.poller.poll_due(self.feeds)
+        from redis.exceptions import RedisError
+
+        try:
+            self.last_results = await self.poller.poll_due(self.feeds)
+        except RedisError as exc:
+            self._pause(f"feed state store unavailable: {type(exc).__name__}: {exc}")
+            return []
+        except Exception as exc:  # noqa: BLE001 - a tick must not end the worker
+            log.exception("feed polling: unexpected error in this tick")
+            self._pause(f"internal error: {type(exc).__name__}: {exc}")
+            return []
+        if self.paused is not None:
+            log.info("feed polling resumed (was paused: %s)", self.paused)
+            self.paused = None
         return self.last_results  # the poller logs each failure with its feed and URL
+
+    def _pause(self, why: str) -> None:
+        if self.paused is None:
+            log.warning("feed polling paused, retried every tick: %s", why)
+        self.paused = why
 
 
 async def open_fetcher(settings: Settings) -> HttpPageFetcher:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import shutil
 import signal
 import threading
 import time
@@ -29,7 +30,8 @@ from werkzeug import Request, Response
 from worker import clean
 from worker.events import AlertEvent, DeadLetter, EnrichedEvent
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 FEEDS = DATA / "feeds"
 PAGES = DATA / "pages"
 OLD = "nyt_econ_20250419T1338"  # no <ttl>: the schedule is ours
@@ -500,6 +502,52 @@ def test_feed_state_survives_restart_then_only_new_entries_arrive(
     assert {e["revision"] for e in fresh.values()} == {1}
     assert feed_state(redis_url, w)["consecutive_errors"] == "0"
     assert proc2.poll() is None
+
+
+# --- 3b: Redis goes away while feeds are configured (issue 9, failure 1) --------------------------
+
+
+def test_redis_outage_with_feeds_configured_never_stops_the_worker(
+    site, worker_env_factory, services, tmp_path
+):
+    """The failure as reported: with feeds configured, the leader's next poll tick raised
+    redis.ConnectionError out of the faust timer and the worker exited. Now: Redis dead for
+    several poll ticks, the worker keeps running and publishing, pauses polling once, and
+    polls again by itself when Redis is back."""
+    links = [site.add_page(f"/a/{p}.html", p) for p in ("nytimes-1", "wapo-1")]
+    body_a, _ = rewrite(OLD, links)
+    site.serve_feed(body_a, validators=False)
+    w = worker_env_factory(WORKER_FEEDS_FILE=feeds_file(tmp_path, site.url(FEED_PATH)), **POLL_ENV)
+    proc = w.start_worker()
+    wait_accounted(w, proc, enriched=2, dead=0)
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(ROOT / "seeds" / "000_f06541f7bef2d985.txt", seeds)
+    services.stop_redis()
+    try:
+        time.sleep(8)  # eight poll ticks (WORKER_POLL_TICK_S=1) with the feed state gone
+        assert proc.poll() is None, w.log_tail(proc)
+        w.cli("replay", "-q", str(seeds), check=True)  # records still flow meanwhile
+        wait_accounted(w, proc, enriched=3, dead=0)
+        # a new document while Redis is down: not polled until the state store is back
+        new_links = [site.add_page(f"/b/{p}.html", p) for p in ("telegraph", "wapo-2")]
+        body_b, new = rewrite(NEW, new_links)
+        site.serve_feed(body_b, validators=False)
+        version = site.feed_version
+        time.sleep(3)
+        assert proc.poll() is None, w.log_tail(proc)
+        assert not any(r.version == version for r in site.feed_requests())
+    finally:
+        services.start_redis()
+
+    site.wait_feed_requests(lambda rs: any(r.version == version for r in rs), proc=proc, w=w)
+    enriched, _ = wait_accounted(w, proc, enriched=5, dead=0)
+    assert {i.link for i in new} <= {m["value"]["url"] for m in enriched}
+    log = w.log_tail(proc, 2000)
+    assert log.count("feed polling paused") == 1, log
+    assert log.count("feed polling resumed") == 1, log
+    assert "Traceback" not in log and proc.poll() is None
 
 
 # --- 4: the poll and feeds commands ------------------------------------------------------------
