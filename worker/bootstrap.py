@@ -93,8 +93,10 @@ class ExtractorCrashed(Exception):
 
 
 def load_tagging(settings: Settings) -> tuple[Any, Any]:
-    from worker.tagging import AlertRules, Tagger
+    from worker.tagging import AlertRules, Tagger, TaxonomyError
 
+    if not settings.configs_dir.is_dir():
+        raise TaxonomyError(f"WORKER_CONFIGS_DIR={settings.configs_dir}: no such directory")
     tagger = Tagger.from_files(settings.topics_file, settings.countries_file, settings.model_file)
     rules = AlertRules.from_file(settings.alerts_file, tagger)
     return tagger, rules

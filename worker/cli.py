@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from worker.settings import ROOT, Settings, get_settings
+from worker.settings import ROOT, Settings, SettingsError, get_settings, unknown_variables
 from worker.tagging.config import TaxonomyError
 
 log = logging.getLogger("worker.cli")
@@ -268,9 +268,17 @@ def _run_worker(loglevel: str) -> int:
     assigned the source topic at once), then hand over to faust."""
     from worker.bootstrap import load_tagging
     from worker.kafka_io import BrokerUnavailable, ensure_topics
+    from worker.sources.feeds import FeedsConfigError, load_feeds
 
     settings = get_settings()
     tagger, _ = load_tagging(settings)
+    # feeds.yaml too is checked before anything starts: a bad file stops the worker here,
+    # every problem listed (inside faust it only crashed the agent, which faust restarted)
+    if settings.feeds_path.exists():
+        try:
+            load_feeds(settings.feeds_path)
+        except FeedsConfigError as exc:
+            raise CliError(str(exc)) from exc
     deadline = time.monotonic() + settings.startup_wait_s
     while True:
         try:
@@ -486,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd != "worker":  # the worker logs through faust's own set-up
         _setup_logging()
+    for warning in unknown_variables():
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         if args.cmd == "worker":
             return _run_worker(args.loglevel)
@@ -534,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except TaxonomyError as exc:  # a bad topics.yaml, countries.yaml, alerts.yaml or model
         _err(str(exc))
+        return 2
+    except SettingsError as exc:
+        for line in str(exc).splitlines():
+            _err(line)
         return 2
     except Exception as exc:
         from worker.kafka_io import BrokerUnavailable

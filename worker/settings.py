@@ -6,9 +6,9 @@ import ipaddress
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.topics import TopicNames
@@ -21,10 +21,12 @@ class Settings(BaseSettings):
 
     # --- services -------------------------------------------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_security_protocol: str = Field(
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )
-    kafka_sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256/512")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256/512"
+    )
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
@@ -95,6 +97,25 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="how often the leader checks for due feeds"
     )
 
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                f"WORKER_KAFKA_SASL_{name.upper()}"
+                for name, value in (
+                    ("mechanism", self.kafka_sasl_mechanism),
+                    ("username", self.kafka_sasl_username),
+                    ("password", self.kafka_sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"WORKER_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                    f"{', '.join(missing)}"
+                )
+        return self
+
     @field_validator("fetch_allow_networks")
     @classmethod
     def _check_networks(cls, v: str) -> str:
@@ -158,5 +179,39 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+class SettingsError(ValueError):
+    """The environment's WORKER_* variables do not make valid settings; the message names each
+    variable and what is wrong with it, one line each."""
+
+
 def get_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = "_".join(str(x) for x in err["loc"]).upper()
+            name = f"WORKER_{loc}" if loc else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            value = os.environ.get(name)
+            shown = (
+                "" if value is None or "PASSWORD" in name or "URL" in name else f" (got {value!r})"
+            )
+            lines.append(f"{name}: {msg}{shown}" if loc else msg)
+        raise SettingsError("\n".join(lines)) from None
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """Warnings for WORKER_* variables no setting reads, each naming the closest real one
+    (a misspelled variable is otherwise silently ignored)."""
+    import difflib
+
+    env = os.environ if environ is None else environ
+    known = {f"WORKER_{name.upper()}" for name in Settings.model_fields}
+    known |= {"WORKER_LOG_LEVEL"}  # read by the CLI's logging set-up
+    out = []
+    for name in sorted(k for k in env if k.startswith("WORKER_") and k not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"{name} is not a setting of this worker{hint}")
+    return out

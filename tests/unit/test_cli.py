@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "seeds" / "000_f06541f7bef2d985.txt"
@@ -102,3 +103,62 @@ def test_worker_without_a_broker_gives_up_with_a_clear_line():
     assert res.returncode == 3, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in res.stderr
+
+
+def test_worker_refuses_an_invalid_feeds_file_before_starting(tmp_path):
+    """An invalid feeds.yaml stops `worker` at once with every problem listed (it used to
+    crash the agent inside faust, which restarted it and polled nothing)."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - name: a\n    url: ftp://x\n  - name: a\n    url: https://x/rss\n")
+    res = run(
+        "worker",
+        env={
+            "WORKER_FEEDS_FILE": str(feeds),
+            "WORKER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # never reached
+            "WORKER_STARTUP_WAIT_S": "0",
+        },
+    )
+    assert res.returncode == 2, res.stderr
+    assert str(feeds) in res.stderr and "Traceback" not in res.stderr
+    assert "must be an http or https URL" in res.stderr and "ftp://x" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"WORKER_CONFIGS_DIR": "/nonexistent"},
+            "WORKER_CONFIGS_DIR=/nonexistent: no such directory",
+        ),
+        (
+            {"WORKER_TOPIC_PARTITIONS": "abc"},
+            "WORKER_TOPIC_PARTITIONS: Input should be a valid integer",
+        ),
+        (
+            {"WORKER_KAFKA_SECURITY_PROTOCOL": "BOGUS"},
+            "'SASL_PLAINTEXT' or 'SASL_SSL' (got 'BOGUS')",
+        ),
+        (
+            {"WORKER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "WORKER_KAFKA_SASL_MECHANISM": "PLAIN"},
+            "needs WORKER_KAFKA_SASL_USERNAME, WORKER_KAFKA_SASL_PASSWORD",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["tag", "schemas"])
+def test_configuration_mistakes_are_one_line_errors(
+    env: dict[str, str], message: str, command: str, tmp_path: Path
+) -> None:
+    args = [command, str(SEED)] if command == "tag" else [command]
+    res = run(*args, env=env)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_misspelled_variable_is_named_with_the_closest_setting() -> None:
+    res = run("tag", str(SEED), env={"WORKER_KAFKA_BOOTSTRAP_SERVER": "x:1"})
+    assert res.returncode == 0
+    assert (
+        "WORKER_KAFKA_BOOTSTRAP_SERVER is not a setting of this worker; "
+        "did you mean WORKER_KAFKA_BOOTSTRAP_SERVERS?"
+    ) in res.stderr

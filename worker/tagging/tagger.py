@@ -207,13 +207,15 @@ class Tagger:
         cls, topics_yaml: Path, countries_yaml: Path, model_json: Path | None = None
     ) -> Tagger:
         """``model_json``: the learned model (``python -m worker train``); None: rules only."""
+        topics = load_topics(Path(topics_yaml))
+        countries = load_countries(Path(countries_yaml))
         model = None
         if model_json is not None:
             try:
                 model = TopicModel.from_file(Path(model_json))
             except ModelError as exc:
                 raise TaxonomyError(str(exc)) from None
-        return cls(load_topics(Path(topics_yaml)), load_countries(Path(countries_yaml)), model)
+        return cls(topics, countries, model)
 
     @classmethod
     def from_config_dir(cls, path: Path, *, model: bool = True) -> Tagger:
