@@ -334,7 +334,8 @@ def _utf16_without_bom(head: bytes) -> str | None:
 def _check_not_binary(head: bytes) -> None:
     what = _magic_kind(head)
     if what:
-        raise BinaryContent(f"binary content: looks like a {what}")
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        raise BinaryContent(f"binary content: looks like {article} {what}")
     if b"\x00" in head:
         raise BinaryContent("binary content: contains NUL bytes and is not UTF-16/32 text")
     controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)

@@ -26,10 +26,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
+from worker.events import DeadLetter
 from worker.settings import ROOT, Settings, SettingsError, get_settings, unknown_variables
 from worker.tagging.config import TaxonomyError
 
@@ -457,14 +458,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("alerts", help="print alerts as they arrive")
     s.add_argument("topic_ids", nargs="*", metavar="TOPIC-ID")
-    s.add_argument("--from-beginning", action="store_true")
+    s.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="also print the alerts already on the topics (default: only new ones)",
+    )
     s.add_argument("--json", action="store_true", help="raw alert events, one per line")
     s.add_argument("--max", type=int, default=None, help="exit after N alerts")
     s.add_argument("--timeout", type=float, default=None, help="exit after N seconds")
 
     s = sub.add_parser("dlq", help="list dead letters; --replay republishes them")
-    s.add_argument("--replay", action="store_true")
-    s.add_argument("--stage", default=None)
+    s.add_argument(
+        "--replay",
+        action="store_true",
+        help="republish the listed dead letters' original records to articles.raw",
+    )
+    s.add_argument(
+        "--stage",
+        default=None,
+        choices=list(get_args(DeadLetter.model_fields["stage"].annotation)),
+        help="only the dead letters of this stage",
+    )
     s.add_argument("--json", action="store_true")
 
     sub.add_parser("health", help="ask a running worker how it is")

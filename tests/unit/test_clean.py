@@ -484,3 +484,8 @@ def test_a_sentence_about_rights_is_not_a_footer() -> None:
     )
     doc = clean_text("Band wins back its songs\n\n" + BODY + sentence + "\n\n© 2021 Example\n")
     assert doc.text.endswith("lawyers said.")
+
+
+def test_binary_kinds_read_as_english() -> None:
+    with pytest.raises(BinaryContent, match="looks like an ELF executable"):
+        clean_mod.decode_bytes(b"\x7fELF" + bytes(range(256)) * 4)

@@ -162,3 +162,11 @@ def test_a_misspelled_variable_is_named_with_the_closest_setting() -> None:
         "WORKER_KAFKA_BOOTSTRAP_SERVER is not a setting of this worker; "
         "did you mean WORKER_KAFKA_BOOTSTRAP_SERVERS?"
     ) in res.stderr
+
+
+def test_dlq_stage_is_checked_and_options_have_help() -> None:
+    res = run("dlq", "--stage", "bogus")
+    assert res.returncode == 2 and "invalid choice: 'bogus'" in res.stderr
+    helped = run("dlq", "--help").stdout
+    assert "only the dead letters of this stage" in helped and "republish" in helped
+    assert "already on the topics" in run("alerts", "--help").stdout
