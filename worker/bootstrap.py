@@ -10,8 +10,11 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
+import threading
+import time
 from typing import Any
 
 from worker import clean
@@ -36,11 +39,24 @@ class InlineExtractor:
         pass
 
 
-def _ignore_stop_signals() -> None:
+def _init_pool_process(parent_pid: int) -> None:
     """In a pool process: Ctrl-C and SIGTERM reach the whole process group, but stopping
-    is the parent's call (it shuts the pool down after the in-flight records)."""
+    is the parent's call (it shuts the pool down after the in-flight records). And the
+    process dies with its parent: when the worker is killed (SIGKILL, OOM), nothing shuts
+    the pool down, so a watch thread exits the process once it has been re-parented."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.getppid() != parent_pid:  # the parent died while this process started
+        os._exit(0)
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(interval_s)
+    os._exit(0)  # no cleanup to do: the parent is gone, and its records will be redelivered
 
 
 class PoolExtractor:
@@ -58,7 +74,8 @@ class PoolExtractor:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_stop_signals,
+                initializer=_init_pool_process,
+                initargs=(os.getpid(),),
                 # recycle each process now and then: lxml/trafilatura caches only grow
                 max_tasks_per_child=self.max_tasks_per_child,
             )

@@ -8,6 +8,7 @@ event (counted by distinct article id), a dead letter, or a counted skip.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -112,6 +113,61 @@ def test_sigkill_mid_replay_then_restart_loses_nothing(worker_env_factory, pages
     enriched = w.kcat("articles.enriched")
     assert len(enriched) >= good and distinct_ids(enriched) == ids
     assert {m["value"]["text_origin"] for m in enriched} == {"page"}
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc: the pool's processes and helpers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # zombies are dead already
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(p)
+    return alive
+
+
+def test_sigkill_leaves_no_extraction_process_behind(worker_env_factory):
+    """Only the worker's own pid is killed (not its process group, as a supervisor or the OOM
+    killer would): its extraction processes must not live on as orphans."""
+    w = worker_env_factory(WORKER_EXTRACT_WORKERS="2")
+    proc = w.start_worker()
+    deadline = time.monotonic() + 60
+    kids: set[int] = set()
+    while time.monotonic() < deadline and len(kids) < 2:
+        kids = _descendants(proc.pid)
+        time.sleep(0.5)
+    assert len(kids) >= 2, f"no pool processes found under {proc.pid}"
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(kids):
+            time.sleep(0.2)
+        assert not _alive(kids), f"orphans left: {_alive(kids)}"
+    finally:
+        for p in _alive(kids):
+            os.kill(p, signal.SIGKILL)
 
 
 def test_sigterm_finishes_cleanly_within_bound_and_restart_completes(
