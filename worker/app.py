@@ -21,6 +21,7 @@ from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
 from worker.pipeline import Failed, Processor, dead_letter
+from worker.probes import Probes, broker_addresses
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("worker.app")
@@ -93,6 +94,31 @@ class Runtime:
         self.feeds: Any = None
         self.started_at = time.time()
         self._lock = asyncio.Lock()
+        self.probes = Probes(
+            redis_ping=self._redis_ping,
+            brokers=broker_addresses(settings.kafka_bootstrap_servers),
+            assigned=self._assigned,
+            interval_s=settings.probe_interval_s,
+        )
+        self.probes.log_change = self._log_change
+
+    async def _redis_ping(self) -> Any:
+        if self.redis is None:
+            raise ConnectionError("not connected yet")
+        return await self.redis.ping()
+
+    def _assigned(self) -> int:
+        try:
+            return len(self.app.consumer.assignment())
+        except Exception:  # noqa: BLE001 - no consumer yet
+            return 0
+
+    @staticmethod
+    def _log_change(name: str, ok: bool, detail: str) -> None:
+        if ok:
+            log.info("%s is back: %s", name, detail)
+        else:
+            log.warning("%s check failing: %s", name, detail)
 
     async def ensure_started(self) -> Processor:
         async with self._lock:
@@ -151,10 +177,22 @@ class Runtime:
         )
 
     def health(self) -> dict[str, Any]:
+        """What ``/health`` and ``/ready`` answer: the live checks (at most one probe
+        interval old), ``status`` ok / starting / degraded, and the record counts."""
         p = self.processor
+        snap = self.probes.snapshot()
+        checks = snap["checks"]
+        if snap["ready"] and p is not None:
+            status = "ok"
+        elif p is None or all(c["age_s"] is None for c in checks.values()):
+            status = "starting"
+        else:
+            status = "degraded"
         return {
-            "status": "ok" if p is not None and p.redis_ok else "degraded",
-            "redis": "ok" if p is not None and p.redis_ok else "unavailable",
+            "status": status,
+            "ready": snap["ready"] and p is not None,
+            "redis": "ok" if checks["redis"]["ok"] else "unavailable",
+            "checks": checks,
             "uptime_s": round(time.time() - self.started_at, 1),
             "stats": p.stats.as_dict() if p else {},
         }
@@ -252,9 +290,26 @@ def create_app(settings: Settings | None = None) -> faust.App:
         except Exception:  # noqa: BLE001
             log.exception("feed polling: this tick failed; the next one tries again")
 
+    @app.timer(interval=s.probe_interval_s)
+    async def probe_dependencies() -> None:
+        try:
+            await rt.probes.run_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a probe must not end the worker
+            log.exception("dependency probe failed")
+
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
+        """Liveness: 200 while the worker answers; the body says ok, starting or degraded."""
         return web.json(rt.health())
+
+    @app.page("/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        """Readiness: 200 when it can do its job now (Kafka reachable, partitions assigned,
+        Redis answering), else 503; the body lists each check with its state and age."""
+        body = rt.health()
+        return web.json(body, status=200 if body["ready"] else 503)
 
     return app
 

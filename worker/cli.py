@@ -247,14 +247,16 @@ async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: 
 # --- health -------------------------------------------------------------------------------
 
 
-def _health(settings: Settings) -> int:
+def _health(settings: Settings, ready: bool = False) -> int:
     import urllib.error
     import urllib.request
 
-    url = f"http://{settings.web_host}:{settings.web_port}/health"
+    url = f"http://{settings.web_host}:{settings.web_port}/{'ready' if ready else 'health'}"
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback, ours
             body = orjson.loads(resp.read(1_000_000))
+    except urllib.error.HTTPError as exc:  # /ready answers 503 with the checks
+        body = orjson.loads(exc.read(1_000_000))
     except (urllib.error.URLError, OSError) as exc:
         raise CliError(f"no worker answering at {url}: {exc}") from exc
     print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
@@ -481,7 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true")
 
-    sub.add_parser("health", help="ask a running worker how it is")
+    s = sub.add_parser("health", help="ask a running worker how it is (exit 1 unless ok)")
+    s.add_argument(
+        "--ready",
+        action="store_true",
+        help="ask /ready (Kafka reachable, partitions assigned, Redis answering) not /health",
+    )
     sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
 
     s = sub.add_parser("run-local", help="worker + replay seeds/ + alerts, until Ctrl-C")
@@ -542,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "feeds":
             return asyncio.run(_feeds(settings))
         if args.cmd == "health":
-            return _health(settings)
+            return _health(settings, ready=args.ready)
         if args.cmd == "schemas":
             from worker.schemas import write_all
 

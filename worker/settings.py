@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, description="tries for a retriable failure")
     retry_backoff_s: float = Field(default=0.5, ge=0)
     seen_ttl_days: int = Field(default=90, ge=1)
+    probe_interval_s: float = Field(
+        default=2.0, gt=0, description="how often /health and /ready re-check Kafka and Redis"
+    )
     topic_model: bool = Field(
         default=True, description="use the learned topic model beside the rules"
     )

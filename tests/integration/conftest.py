@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,6 +112,32 @@ class WorkerEnv:
                 return json.loads(r.read())
         except OSError:
             return None
+
+    def ready(self) -> tuple[int, dict[str, Any]] | None:
+        """(HTTP status, body) of /ready, or None when nothing answers."""
+        url = f"http://127.0.0.1:{self.web_port}/ready"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+        except OSError:
+            return None
+
+    def wait_ready(
+        self, want: int, proc: subprocess.Popen[bytes], timeout: float = 20
+    ) -> tuple[float, dict[str, Any]]:
+        """Until /ready answers ``want``; returns (seconds it took, body)."""
+        t0 = time.monotonic()
+        last: Any = None
+        while time.monotonic() - t0 < timeout:
+            if proc.poll() is not None:
+                pytest.fail(f"worker exited with {proc.returncode}:\n" + self.log_tail(proc))
+            last = self.ready()
+            if last is not None and last[0] == want:
+                return time.monotonic() - t0, last[1]
+            time.sleep(0.25)
+        pytest.fail(f"/ready never answered {want} in {timeout} s: {last}")
 
     def stop(
         self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 60

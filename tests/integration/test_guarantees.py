@@ -265,3 +265,37 @@ def test_sigterm_with_the_broker_gone_still_exits_within_bound(worker_env_factor
         services.start_kafka()
     assert took < 20, f"took {took:.1f}s"
     assert code is not None
+
+
+def test_ready_follows_redis_and_kafka_live(worker_env_factory, services):
+    """/ready answers 503 within a few seconds of a dependency going, with the failing check
+    named and its age, and 200 again after it returns; /health stays 200 (alive) and says
+    degraded."""
+    w = worker_env_factory()
+    proc = w.start_worker()
+    _, body = w.wait_ready(200, proc, timeout=60)
+    assert body["status"] == "ok" and all(c["ok"] for c in body["checks"].values())
+    assert all(c["age_s"] is not None and c["age_s"] < 10 for c in body["checks"].values())
+
+    services.stop_redis()
+    try:
+        took, body = w.wait_ready(503, proc, timeout=15)
+        assert took < 8, took
+        assert not body["checks"]["redis"]["ok"] and body["checks"]["kafka"]["ok"]
+        assert body["status"] == "degraded" and body["redis"] == "unavailable"
+        h = w.health()
+        assert h is not None and h["status"] == "degraded"  # alive: /health answers 200
+    finally:
+        services.start_redis()
+    w.wait_ready(200, proc, timeout=20)
+
+    services.stop_kafka()
+    try:
+        took, body = w.wait_ready(503, proc, timeout=15)
+        assert took < 8, took
+        assert not body["checks"]["kafka"]["ok"] and body["checks"]["redis"]["ok"]
+    finally:
+        services.start_kafka()
+    _, body = w.wait_ready(200, proc, timeout=90)
+    assert body["checks"]["kafka"]["ok"] and body["checks"]["partitions"]["ok"]
+    assert proc.poll() is None
