@@ -101,6 +101,19 @@ class Runtime:
             interval_s=settings.probe_interval_s,
         )
         self.probes.log_change = self._log_change
+        self.ever_ready = False
+        self._probe_task: asyncio.Task[None] | None = None
+
+    async def _probe_loop(self) -> None:
+        """Probe now, then every interval (a faust timer would wait an interval first)."""
+        while True:
+            try:
+                await self.probes.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a probe must not end the worker
+                log.exception("dependency probe failed")
+            await asyncio.sleep(self.probes.interval_s)
 
     async def _redis_ping(self) -> Any:
         if self.redis is None:
@@ -151,6 +164,7 @@ class Runtime:
             names=s.topic_names,
         )
         self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher, self.publish_raw)
+        self._probe_task = asyncio.create_task(self._probe_loop(), name="probe-dependencies")
         try:
             await self.redis.ping()
         except Exception as exc:  # noqa: BLE001 - degraded, not down
@@ -164,6 +178,8 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
         if self.extractor is not None:
             self.extractor.close()
         if self.fetcher is not None:
@@ -182,20 +198,27 @@ class Runtime:
         p = self.processor
         snap = self.probes.snapshot()
         checks = snap["checks"]
-        if snap["ready"] and p is not None:
+        ready = snap["ready"] and p is not None
+        uptime = time.time() - self.started_at
+        if ready:
+            self.ever_ready = True
             status = "ok"
-        elif p is None or all(c["age_s"] is None for c in checks.values()):
+        elif not self.ever_ready and uptime < STARTING_GRACE_S:
             status = "starting"
         else:
             status = "degraded"
         return {
             "status": status,
-            "ready": snap["ready"] and p is not None,
+            "ready": ready,
             "redis": "ok" if checks["redis"]["ok"] else "unavailable",
             "checks": checks,
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(uptime, 1),
             "stats": p.stats.as_dict() if p else {},
         }
+
+
+STARTING_GRACE_S = 60.0
+"""Until the worker has been ready once (or for this long), not ready is "starting"."""
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
@@ -215,6 +238,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         web_bind=s.web_host,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_compression_type=s.compression_type,
+        producer_max_request_size=s.kafka_max_message_bytes,
         broker_commit_every=50,
         broker_commit_interval=1.0,
         stream_wait_empty=True,
@@ -289,15 +314,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
             raise
         except Exception:  # noqa: BLE001
             log.exception("feed polling: this tick failed; the next one tries again")
-
-    @app.timer(interval=s.probe_interval_s)
-    async def probe_dependencies() -> None:
-        try:
-            await rt.probes.run_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a probe must not end the worker
-            log.exception("dependency probe failed")
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

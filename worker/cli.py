@@ -85,9 +85,10 @@ async def _tag(paths: list[str], settings: Settings) -> int:
 
 
 async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
+    from aiokafka.errors import MessageSizeTooLargeError
+
     from worker import kafka_io
     from worker.bootstrap import load_tagging
-    from worker.events import DeadLetter
     from worker.sources.seeds import SeedError, file_facts, list_seed_files, read_seed
 
     root = Path(folder)
@@ -121,9 +122,30 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
                 if not quiet:
                     _progress(i, len(files), path.name, f"dead letter ({exc.reason})")
                 continue
-            await prod.send_and_wait(
-                settings.topic_names.raw, record.to_json(), key=record.record_id.encode()
-            )
+            try:
+                await prod.send_and_wait(
+                    settings.topic_names.raw, record.to_json(), key=record.record_id.encode()
+                )
+            except MessageSizeTooLargeError as exc:
+                # over WORKER_KAFKA_MAX_MESSAGE_BYTES (or the topic's max.message.bytes): a
+                # dead letter with its reason, and the replay goes on with the next file
+                letter = DeadLetter(
+                    record_id=record.record_id,
+                    stage="source",
+                    error_class="too-large",
+                    message=f"record over the {settings.kafka_max_message_bytes}-byte limit "
+                    f"(WORKER_KAFKA_MAX_MESSAGE_BYTES): {exc}",
+                    retriable=False,
+                    attempts=1,
+                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}},
+                )
+                await prod.send_and_wait(
+                    settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode()
+                )
+                counts["dead-lettered"] += 1
+                if not quiet:
+                    _progress(i, len(files), path.name, "dead letter (too-large)")
+                continue
             counts["published"] += 1
             if not quiet:
                 _progress(i, len(files), path.name, f"published {record.content_type}")

@@ -60,6 +60,9 @@ async def ensure_topics(
                             n,
                             num_partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication,
+                            topic_configs={
+                                "max.message.bytes": str(settings.kafka_max_message_bytes)
+                            },
                         )
                         for n in missing
                     ]
@@ -93,6 +96,8 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         enable_idempotence=True,
         request_timeout_ms=15000,
         linger_ms=5,
+        compression_type=settings.compression_type,
+        max_request_size=settings.kafka_max_message_bytes,
         **kafka_client_kwargs(settings),
     )
     await _start(prod, settings)

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    kafka_compression: Literal["zstd", "lz4", "gzip", "snappy", "none"] = Field(
+        default="zstd", description="producer compression (pages compress about 5 to 1)"
+    )
+    kafka_max_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="largest record the worker and replay publish; topics are created with it",
+    )
 
     # --- faust ----------------------------------------------------------------
     app_id: str = "diplomacy-ingest"
@@ -141,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def countries_file(self) -> Path:
         return self.configs_dir / "countries.yaml"
+
+    @property
+    def compression_type(self) -> str | None:
+        return None if self.kafka_compression == "none" else self.kafka_compression
 
     @property
     def model_file(self) -> Path | None:

@@ -101,7 +101,8 @@ class WorkerEnv:
                     f"worker exited with {proc.returncode} during start:\n" + self.log_tail(proc)
                 )
             h = self.health()
-            if h is not None and h.get("stats") != {}:
+            # started, and ready once (or past the start-up grace when a dependency is down)
+            if h is not None and h.get("stats") != {} and h.get("status") != "starting":
                 return h
             time.sleep(0.5)
         pytest.fail("worker did not become healthy:\n" + self.log_tail(proc))

@@ -181,3 +181,62 @@ def test_garbage_on_raw_topic_is_dead_lettered(spine):
     health = w.health()
     assert health and health["status"] == "ok"
     assert json.dumps(health).count("decode") >= 1
+
+
+def _big_page(path: Path, n_bytes: int) -> Path:
+    """An article page of about ``n_bytes``: a headline and distinct paragraphs (trafilatura
+    drops repeated ones)."""
+    paras = []
+    size = 0
+    i = 0
+    while size < n_bytes:
+        p = (
+            f"<p>In round {i}, the delegations met again in Vienna and discussed item {i * 7} "
+            f"of the agenda, the sanctions relief schedule number {i * 13}, and the "
+            f"inspection calendar for site {i % 97}, the negotiators said on day {i}.</p>\n"
+        )
+        paras.append(p)
+        size += len(p)
+        i += 1
+    path.write_text(
+        "<html><head><title>Talks in Vienna go on</title></head><body><article>"
+        "<h1>Talks in Vienna go on</h1>\n" + "".join(paras) + "</article></body></html>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_page_over_a_megabyte_is_published_and_enriched(worker_env_factory, tmp_path):
+    """Kafka's default limit is 1 MB a record: a 1.5 MB page used to end `replay` with a
+    traceback (MessageSizeTooLargeError). Records are compressed (zstd) and topics created
+    with WORKER_KAFKA_MAX_MESSAGE_BYTES (16 MiB by default). (Cleaning takes pages of up to
+    2 million characters; larger ones are dead letters of their own, see test_bad_input.)"""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    _big_page(folder / "010_big.html", 1_500_000)
+    w = worker_env_factory()
+    proc = w.start_worker()
+    res = w.cli("replay", "-q", str(folder))
+    assert res.returncode == 0, res.stderr
+    assert "1 published" in res.stderr and "Traceback" not in res.stderr
+    [event] = w.wait_for("articles.enriched", 1, proc=proc, timeout=180)
+    assert len(event["value"]["text"]) > 1_000_000  # the enriched event is over 1 MB too
+
+
+def test_a_record_over_the_limit_is_a_dead_letter_and_replay_goes_on(worker_env_factory, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _big_page(folder / "001_big.html", 600_000)
+    shutil.copy(ROOT / "seeds" / "000_f06541f7bef2d985.txt", folder / "002_seed.txt")
+    w = worker_env_factory(WORKER_KAFKA_MAX_MESSAGE_BYTES="262144")
+    res = w.cli("replay", "-q", str(folder))
+    assert res.returncode == 1, res.stderr  # a dead letter: exit 1, not a crash
+    assert "1 published" in res.stderr and "1 dead-lettered" in res.stderr
+    assert "Traceback" not in res.stderr
+    [letter] = w.wait_for("articles.dlq", 1)
+    dead = DeadLetter.model_validate(letter["value"])
+    assert dead.error_class == "too-large" and dead.stage == "source"
+    assert "WORKER_KAFKA_MAX_MESSAGE_BYTES" in dead.message
+    assert dead.original["path"].endswith("001_big.html")
+    [raw] = w.wait_for("articles.raw", 1)
+    assert raw["value"]["source"]["name"] == "mixed"
