@@ -217,6 +217,23 @@ class Runtime:
         }
 
 
+class RetriedCoordinatorLookup(logging.Filter):
+    """aiokafka logs the coordinator lookup that fails while a fresh broker loads its group
+    coordinator ("GroupCoordinatorNotAvailableError") at ERROR, on every start, then retries
+    and succeeds: that is INFO. Other coordinator errors keep their level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and "GroupCoordinatorNotAvailable" in record.getMessage()
+        ):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(RetriedCoordinatorLookup())
+
+
 STARTING_GRACE_S = 60.0
 """Until the worker has been ready once (or for this long), not ready is "starting"."""
 

@@ -422,6 +422,9 @@ async def _poll(settings: Settings, refs: list[str]) -> int:
 
     tagger, _ = load_tagging(settings)
     await kafka_io.ensure_topics(settings, settings.topic_names.all(tagger.topics))
+    # each failure is reported once, in the FAILED line below (the poller also logs it,
+    # which is what the service's log needs, and here only repeats it)
+    logging.getLogger("worker.sources.feeds").setLevel(logging.ERROR)
     redis = make_redis(settings)
     try:
         async with kafka_io.producer(settings) as prod:
@@ -521,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging() -> None:
     level = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if level not in ("DEBUG", "INFO"):
+        # the commands say what went wrong with the broker in one line of their own;
+        # aiokafka's own ERROR line would say it first, a second time
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:

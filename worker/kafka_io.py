@@ -24,9 +24,11 @@ class BrokerUnavailable(Exception):
 
 
 def _unavailable(settings: Settings, exc: BaseException) -> BrokerUnavailable:
+    name = exc.__class__.__name__
+    what = str(exc) or "timed out"
+    what = what if what.startswith(name) else f"{name}: {what}"
     return BrokerUnavailable(
-        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-        f"({exc.__class__.__name__}: {exc or 'timed out'}). Is it running? "
+        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({what}). Is it running? "
         "`make up` starts a local broker; WORKER_KAFKA_BOOTSTRAP_SERVERS points elsewhere."
     )
 

@@ -581,6 +581,9 @@ def test_poll_and_feeds_commands(site, worker_env_factory, tmp_path):
     assert bad.returncode == 1
     assert bad.stdout.splitlines() == ["FAILED 127.0.0.1: error: not a feed (got text/html page)"]
     assert "Traceback" not in bad.stderr and "Traceback" not in bad.stdout
+    # reported once (it was a warning, an error line and the FAILED line)
+    assert (bad.stdout + bad.stderr).count("not a feed (got text/html page)") == 1
+    assert "127.0.0.1: failed" in bad.stderr
     assert "polled 1 feed(s): 0 ok, 1 failed" in bad.stderr
     assert len(w.kcat("articles.raw")) == len(items)
 

@@ -71,6 +71,11 @@ def test_broker_that_does_not_answer_is_one_clear_line(tmp_path):
     assert res.returncode == 3
     assert "Traceback" not in res.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in res.stderr
+    # one line: aiokafka's own ERROR line no longer comes first, the class is named once
+    assert res.stderr.strip().splitlines() == [
+        ln for ln in res.stderr.strip().splitlines() if ln.startswith("error: cannot reach")
+    ]
+    assert "KafkaConnectionError: KafkaConnectionError" not in res.stderr
 
 
 def test_replay_of_a_missing_folder_and_unknown_alert_topic():

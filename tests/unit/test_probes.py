@@ -86,3 +86,23 @@ async def test_checks_follow_the_dependencies_and_go_stale() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_the_retried_coordinator_lookup_is_not_an_error() -> None:
+    import logging
+
+    from worker.app import RetriedCoordinatorLookup
+
+    f = RetriedCoordinatorLookup()
+    transient = logging.LogRecord(
+        "aiokafka.consumer.group_coordinator", logging.ERROR, "x", 1,
+        "Group Coordinator Request failed: %s", ("[Error 15] GroupCoordinatorNotAvailableError",),
+        None,
+    )  # fmt: skip
+    assert f.filter(transient) and transient.levelno == logging.INFO
+    other = logging.LogRecord(
+        "aiokafka.consumer.group_coordinator", logging.ERROR, "x", 1,
+        "Group Coordinator Request failed: %s", ("[Error 30] GroupAuthorizationFailedError",),
+        None,
+    )  # fmt: skip
+    assert f.filter(other) and other.levelno == logging.ERROR

@@ -734,7 +734,12 @@ async def poll_once(
             on_start=(lambda f: progress(f"polling {f.name} ({safe_url(f.url)})"))
             if progress
             else None,
-            on_result=(lambda r: progress(r.summary())) if progress else None,
+            # the details of each result are the caller's final report: progress stays short
+            on_result=(
+                lambda r: progress(f"{r.feed}: {'failed' if r.status == 'error' else 'done'}")
+            )
+            if progress
+            else None,
         )
 
 
