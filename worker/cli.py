@@ -185,7 +185,10 @@ async def _alerts(
     as_json: bool,
     max_messages: int | None,
     timeout_s: float | None,
+    skip_before: dict[tuple[str, int], int] | None = None,
 ) -> int:
+    """Print alerts as they arrive; ``skip_before``: per partition, the offset before which
+    alerts are old (``run-local`` shows only the ones its own replay caused)."""
     from worker import kafka_io
     from worker.bootstrap import load_tagging
 
@@ -201,7 +204,8 @@ async def _alerts(
     if not as_json:
         print(
             f"listening on {len(names)} alert topic(s) at {settings.kafka_bootstrap_servers}"
-            f"{' from the beginning' if from_beginning else ''}; Ctrl-C to stop",
+            f"{' from the beginning' if from_beginning and not skip_before else ''}; "
+            "Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
@@ -212,6 +216,8 @@ async def _alerts(
             batch = await cons.getmany(timeout_ms=500)
             for _tp, msgs in batch.items():
                 for msg in msgs:
+                    if skip_before and msg.offset < skip_before.get((msg.topic, msg.partition), 0):
+                        continue
                     seen += 1
                     if as_json:
                         sys.stdout.buffer.write(msg.value + b"\n")
@@ -340,6 +346,38 @@ def _wait_healthy(
     raise CliError(f"the worker did not answer on {url} within {timeout_s:.0f}s; see {log_path}")
 
 
+def _report_handled(settings: Settings, proc: subprocess.Popen[bytes], wait_s: float = 60) -> None:
+    """After the replay: once the worker has handled what it received (or after ``wait_s``),
+    say what became of it, so a second run's duplicates are not mistaken for silence."""
+    import urllib.request
+
+    url = f"http://{settings.web_host}:{settings.web_port}/health"
+    deadline = time.monotonic() + wait_s
+    stats: dict[str, Any] = {}
+    last = -1
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback, ours
+                stats = orjson.loads(resp.read(1_000_000)).get("stats") or {}
+        except OSError:
+            stats = {}
+        received, handled = stats.get("received", 0), stats.get("handled", 0)
+        if received and handled >= received and received == last:
+            break
+        last = received
+        time.sleep(1.0)
+    if not stats:
+        return
+    skipped = sum((stats.get("skipped") or {}).values())
+    dead = sum((stats.get("dead_letters") or {}).values())
+    print(
+        f"the worker handled {stats.get('handled', 0)} record(s): "
+        f"{stats.get('enriched', 0)} enriched, {skipped} skipped as already seen, "
+        f"{dead} dead-lettered",
+        file=sys.stderr,
+    )
+
+
 def _run_local(settings: Settings, seeds: str) -> int:
     from worker.bootstrap import load_tagging
     from worker.kafka_io import ensure_topics
@@ -365,8 +403,20 @@ def _run_local(settings: Settings, seeds: str) -> int:
     signal.signal(signal.SIGHUP, _terminate)
     try:
         _wait_healthy(settings, proc, log_path)
+        from worker.kafka_io import end_offsets
+
+        alert_topics = [settings.topic_names.alert(t) for t in tagger.topics]
+        before = asyncio.run(end_offsets(settings, alert_topics))
         print(f"worker up (pid {proc.pid}); replaying {seeds} ...", file=sys.stderr, flush=True)
         asyncio.run(_replay(seeds, settings, quiet=False))
+        _report_handled(settings, proc)
+        old = sum(before.values())
+        if old:
+            print(
+                f"{old} alert(s) from earlier runs stay on the topics "
+                "(`python -m worker alerts --from-beginning` shows them); new ones below.",
+                file=sys.stderr,
+            )
         print(
             "alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis):",
             file=sys.stderr,
@@ -374,7 +424,13 @@ def _run_local(settings: Settings, seeds: str) -> int:
         )
         asyncio.run(
             _alerts(
-                [], settings, from_beginning=True, as_json=False, max_messages=None, timeout_s=None
+                [],
+                settings,
+                from_beginning=True,
+                as_json=False,
+                max_messages=None,
+                timeout_s=None,
+                skip_before=before,
             )
         )
     except KeyboardInterrupt:

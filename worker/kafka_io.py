@@ -155,3 +155,18 @@ async def read_to_end(settings: Settings, topic: str) -> list[Any]:
                 if await cons.position(tp) >= end[tp]:
                     remaining.discard(tp)
         return out
+
+
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of ``topics`` now: what is already on them."""
+    from aiokafka import TopicPartition
+
+    async with consumer(settings, [], from_beginning=True) as cons:
+        await cons._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+        tps = [
+            TopicPartition(t, p) for t in topics for p in sorted(cons.partitions_for_topic(t) or ())
+        ]
+        if not tps:
+            return {}
+        ends = await cons.end_offsets(tps)
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
