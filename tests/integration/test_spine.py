@@ -240,3 +240,59 @@ def test_a_record_over_the_limit_is_a_dead_letter_and_replay_goes_on(worker_env_
     assert dead.original["path"].endswith("001_big.html")
     [raw] = w.wait_for("articles.raw", 1)
     assert raw["value"]["source"]["name"] == "mixed"
+
+
+def _run_local_once(w, seeds: Path, timeout: float = 120) -> tuple[str, str]:
+    """`python -m worker run-local` until it listens for alerts, a few seconds more for the
+    alerts to arrive, then SIGTERM, as Ctrl-C would."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "run-local", "--seeds", str(seeds)],
+        env=w.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    err_lines: list[str] = []
+    out_lines: list[str] = []
+    readers = [
+        threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True),  # type: ignore[arg-type]
+        threading.Thread(target=lambda: out_lines.extend(proc.stdout), daemon=True),  # type: ignore[arg-type]
+    ]
+    for t in readers:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(line.startswith("listening on") for line in list(err_lines)):
+            time.sleep(8)  # the replay's alerts, if any, arrive now
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    for t in readers:
+        t.join(10)
+    return "".join(out_lines), "".join(err_lines)
+
+
+def test_a_second_make_run_shows_no_old_alerts_as_new(worker_env_factory, tmp_path):
+    """`make run` twice: the second replay's records are duplicates; it must say so and
+    show no alert of the first run as if it had just arrived."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(ROOT / "seeds" / "000_f06541f7bef2d985.txt", seeds)
+    w = worker_env_factory()
+    out1, err1 = _run_local_once(w, seeds)
+    assert "1 published" in err1, err1[-2000:]
+    assert "1 enriched, 0 skipped as already seen" in err1, err1[-2000:]
+    assert "[arms-control" in out1
+    out2, err2 = _run_local_once(w, seeds)
+    assert "0 enriched, 1 skipped as already seen" in err2, err2[-2000:]
+    assert "alert(s) from earlier runs stay on the topics" in err2
+    assert "[arms-control" not in out2 and out2.strip() == ""
