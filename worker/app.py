@@ -20,7 +20,9 @@ from pydantic import ValidationError
 from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
-from worker.pipeline import Failed, Processor, dead_letter
+from worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from worker.metrics import Metrics
+from worker.pipeline import PIPELINE_VERSION, Failed, Processor, dead_letter
 from worker.probes import Probes, broker_addresses
 from worker.settings import Settings, get_settings
 
@@ -103,12 +105,14 @@ class Runtime:
         self.probes.log_change = self._log_change
         self.ever_ready = False
         self._probe_task: asyncio.Task[None] | None = None
+        self.metrics = Metrics()
 
     async def _probe_loop(self) -> None:
         """Probe now, then every interval (a faust timer would wait an interval first)."""
         while True:
             try:
                 await self.probes.run_once()
+                self.metrics.observe_probes(self.probes.snapshot(), self._assigned())
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a probe must not end the worker
@@ -162,8 +166,13 @@ class Runtime:
             max_attempts=s.max_attempts,
             backoff_s=s.retry_backoff_s,
             names=s.topic_names,
+            metrics=self.metrics,
         )
+        self.metrics.info.labels(
+            PIPELINE_VERSION, self.tagger.taxonomy_version, self.tagger.model_version or "none"
+        ).set(1)
         self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher, self.publish_raw)
+        self.feeds.metrics = self.metrics
         self._probe_task = asyncio.create_task(self._probe_loop(), name="probe-dependencies")
         try:
             await self.redis.ping()
@@ -336,6 +345,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
     async def health(web: Any, request: Any) -> Any:
         """Liveness: 200 while the worker answers; the body says ok, starting or degraded."""
         return web.json(rt.health())
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        """Prometheus exposition (text format 0.0.4)."""
+        return web.bytes(rt.metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
     @app.page("/ready")
     async def ready(web: Any, request: Any) -> Any:

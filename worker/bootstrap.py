@@ -251,6 +251,7 @@ class ScheduledPolling:
         self.feeds = feeds
         self.last_results: list[Any] = []
         self.paused: str | None = None  # why polling is paused, None while it runs
+        self.metrics: Any = None  # worker.metrics.Metrics, set by the app
 
     async def poll_due_once(self) -> list[Any]:
         if not self.feeds:
@@ -261,6 +262,8 @@ class ScheduledPolling:
             self.last_results = await self.poller.poll_due(self.feeds)
         except RedisError as exc:
             self._pause(f"feed state store unavailable: {type(exc).__name__}: {exc}")
+            if self.metrics is not None:
+                self.metrics.feed_polls.labels("paused").inc()
             return []
         except Exception as exc:  # noqa: BLE001 - a tick must not end the worker
             log.exception("feed polling: unexpected error in this tick")
@@ -269,6 +272,9 @@ class ScheduledPolling:
         if self.paused is not None:
             log.info("feed polling resumed (was paused: %s)", self.paused)
             self.paused = None
+        if self.metrics is not None:
+            for r in self.last_results:
+                self.metrics.feed_polls.labels(r.status).inc()
         return self.last_results  # the poller logs each failure with its feed and URL
 
     def _pause(self, why: str) -> None:

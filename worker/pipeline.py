@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -333,8 +334,10 @@ class Processor:
         backoff_s: float = 0.5,
         publish_retry_cap_s: float = 30.0,
         names: TopicNames | None = None,
+        metrics: Any = None,
     ) -> None:
         self.ports = ports
+        self.metrics = metrics  # worker.metrics.Metrics, or None
         self.names = names or TopicNames()
         self.sink = sink
         self.max_attempts = max_attempts
@@ -345,12 +348,18 @@ class Processor:
 
     async def handle(self, raw: RawRecord) -> Outcome:
         self.stats.received += 1
+        m = self.metrics
+        if m is not None:
+            m.received.inc()
+        started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             outcome = await enrich(raw, self.ports, last_attempt=attempt >= self.max_attempts)
             if isinstance(outcome, Failed) and outcome.retriable and attempt < self.max_attempts:
                 self.stats.retries += 1
+                if m is not None:
+                    m.retries.inc()
                 delay = self.backoff_s * 2 ** (attempt - 1)
                 log.warning(
                     "retrying record %s after %s failure (%s), attempt %d/%d in %.1fs",
@@ -365,11 +374,15 @@ class Processor:
                 continue
             break
         await self.deliver(raw, outcome, attempt + raw.attempt)
+        if m is not None:
+            m.record_seconds.observe(time.monotonic() - started)
         return outcome
 
     async def handle_undecodable(self, payload: bytes, error: Exception) -> None:
         """A message on articles.raw that is not a valid raw record."""
         self.stats.received += 1
+        if self.metrics is not None:
+            self.metrics.received.inc()
         original: dict[str, Any] = {"payload": payload[:65536].decode("utf-8", "replace")}
         failure = Failed("decode", error, retriable=False)
         await self.send_dead_letter(dead_letter(original, failure, 1))
@@ -377,6 +390,8 @@ class Processor:
     async def deliver(self, raw: RawRecord, outcome: Outcome, attempts: int) -> None:
         if isinstance(outcome, Skipped):
             self.stats.skipped[outcome.reason] += 1
+            if self.metrics is not None:
+                self.metrics.skipped.labels(outcome.reason).inc()
             log.info(
                 "skipped record %s (%s) article=%s",
                 raw.record_id,
@@ -396,6 +411,12 @@ class Processor:
         )
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
+        if self.metrics is not None:
+            self.metrics.enriched.inc()
+            for a in outcome.alerts:
+                self.metrics.alerts.labels(a.topic).inc()
+            age = (utcnow() - raw.received_at).total_seconds()
+            self.metrics.raw_to_enriched.observe(max(0.0, age))
         log.info(
             "enriched %s topics=%s countries=%s alerts=%d title=%r",
             event.id,
@@ -418,6 +439,8 @@ class Processor:
     async def send_dead_letter(self, letter: DeadLetter) -> None:
         await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
         self.stats.dead_letters[letter.stage] += 1
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(letter.stage, letter.error_class).inc()
         log.warning(
             "dead letter for record %s: stage=%s %s: %s",
             letter.record_id,

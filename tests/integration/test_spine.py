@@ -296,3 +296,49 @@ def test_a_second_make_run_shows_no_old_alerts_as_new(worker_env_factory, tmp_pa
     assert "0 enriched, 1 skipped as already seen" in err2, err2[-2000:]
     assert "alert(s) from earlier runs stay on the topics" in err2
     assert "[arms-control" not in out2 and out2.strip() == ""
+
+
+def _scrape(w) -> dict[str, float]:
+    """The worker's /metrics, as {'name{labels}': value}."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{w.web_port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain")
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_metrics_count_what_a_replay_sent(spine):
+    """/metrics after the spine's replay (7 articles and 3 broken files): the counters
+    agree with what was sent and what came out."""
+    w, _, _, _, n_files = spine
+    stats = w.wait_stats(lambda s: s["handled"] >= s["received"] > 0)
+    m = _scrape(w)
+    assert m["diplomacy_records_received_total"] == stats["received"]
+    assert m["diplomacy_records_enriched_total"] == stats["enriched"] >= n_files
+    for reason, n in stats["skipped"].items():
+        assert m[f'diplomacy_records_skipped_total{{reason="{reason}"}}'] == n
+    dead = sum(v for k, v in m.items() if k.startswith("diplomacy_dead_letters_total{"))
+    assert dead == sum(stats["dead_letters"].values())
+    alerts = sum(v for k, v in m.items() if k.startswith("diplomacy_alerts_total{"))
+    assert alerts == stats["alerts"] == len(w.kcat("alerts.arms-control")) + sum(
+        len(w.kcat(f"alerts.{t}"))
+        for t in ("nonproliferation", "sanctions", "trade", "leader-contact", "negotiations",
+                  "pandemic", "armed-conflict", "peace-process", "alliances", "multilateral",
+                  "diplomatic-relations", "territorial-disputes")
+    )  # fmt: skip
+    assert m['diplomacy_alerts_total{topic="arms-control"}'] >= 1
+    assert m["diplomacy_raw_to_enriched_seconds_count"] == stats["enriched"]
+    assert m["diplomacy_record_processing_seconds_count"] == stats["handled"] - sum(
+        stats["dead_letters"].get(s, 0) for s in ("decode",)
+    )
+    assert m['diplomacy_dependency_up{dependency="redis"}'] == 1
+    assert m['diplomacy_dependency_up{dependency="kafka"}'] == 1
+    assert m["diplomacy_partitions_assigned"] >= 1
+    build = [k for k in m if k.startswith("diplomacy_build_info{")]
+    assert len(build) == 1 and 'model_version="1.0+' in build[0]
