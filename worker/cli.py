@@ -101,26 +101,31 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
     counts: Counter[str] = Counter()
     started = time.monotonic()
     source_name = os.path.basename(os.path.abspath(folder))  # noqa: ASYNC240 - no I/O
+
+    async def dead(prod: Any, i: int, path: Path, record_id: str, reason: str, msg: str) -> None:
+        """A file that does not reach articles.raw: a dead letter with its reason."""
+        letter = DeadLetter(
+            record_id=record_id,
+            stage="source",
+            error_class=reason,
+            message=msg,
+            retriable=False,
+            attempts=1,
+            original={**file_facts(path), "source": {"kind": "seed", "name": root.name}},
+        )
+        await prod.send_and_wait(
+            settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode()
+        )
+        counts["dead-lettered"] += 1
+        if not quiet:
+            _progress(i, len(files), path.name, f"dead letter ({reason})")
+
     async with kafka_io.producer(settings) as prod:
         for i, path in enumerate(files, 1):
             try:
                 record = read_seed(path, source_kind="seed", source_name=source_name)
             except SeedError as exc:
-                letter = DeadLetter(
-                    record_id=f"file:{path.name}",
-                    stage="source",
-                    error_class=exc.reason,
-                    message=str(exc),
-                    retriable=False,
-                    attempts=1,
-                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}},
-                )
-                await prod.send_and_wait(
-                    settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode()
-                )
-                counts["dead-lettered"] += 1
-                if not quiet:
-                    _progress(i, len(files), path.name, f"dead letter ({exc.reason})")
+                await dead(prod, i, path, f"file:{path.name}", exc.reason, str(exc))
                 continue
             try:
                 await prod.send_and_wait(
@@ -129,22 +134,11 @@ async def _replay(folder: str, settings: Settings, quiet: bool) -> int:
             except MessageSizeTooLargeError as exc:
                 # over WORKER_KAFKA_MAX_MESSAGE_BYTES (or the topic's max.message.bytes): a
                 # dead letter with its reason, and the replay goes on with the next file
-                letter = DeadLetter(
-                    record_id=record.record_id,
-                    stage="source",
-                    error_class="too-large",
-                    message=f"record over the {settings.kafka_max_message_bytes}-byte limit "
-                    f"(WORKER_KAFKA_MAX_MESSAGE_BYTES): {exc}",
-                    retriable=False,
-                    attempts=1,
-                    original={**file_facts(path), "source": {"kind": "seed", "name": root.name}},
+                message = (
+                    f"record over the {settings.kafka_max_message_bytes}-byte limit "
+                    f"(WORKER_KAFKA_MAX_MESSAGE_BYTES): {exc}"
                 )
-                await prod.send_and_wait(
-                    settings.topic_names.dlq, letter.to_json(), key=letter.record_id.encode()
-                )
-                counts["dead-lettered"] += 1
-                if not quiet:
-                    _progress(i, len(files), path.name, "dead letter (too-large)")
+                await dead(prod, i, path, record.record_id, "too-large", message)
                 continue
             counts["published"] += 1
             if not quiet:

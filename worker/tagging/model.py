@@ -195,19 +195,26 @@ def features_of(
         prev = t
     if len(states) >= 2:
         out.append(("<states:2>", None))
-    if mentions and tokens:
-        bounds: dict[str, tuple[int, int]] = {}
-        for t in tokens:
-            b = bounds.get(t.field)
-            bounds[t.field] = (
-                (t.start, t.end) if b is None else (min(b[0], t.start), max(b[1], t.end))
-            )
-        for m in mentions:
-            if m.kind in _PLACE_KINDS:
-                continue
-            b = bounds.get(m.field)
-            if b is not None and b[0] <= m.start and m.end <= b[1]:
-                out.append(("<" + m.kind + ">", (m.field, m.start, m.end)))
+    out += _kind_features(tokens, mentions)
+    return out
+
+
+def _kind_features(tokens: Sequence[Token], mentions: Sequence[Mention]) -> list[tuple[str, Span]]:
+    """``<ctx:...>``, ``<term:...>``, ``<rule:...>``, ``<veto:...>`` for the matcher's finds
+    that lie inside the window's tokens."""
+    if not mentions or not tokens:
+        return []
+    bounds: dict[str, tuple[int, int]] = {}
+    for t in tokens:
+        b = bounds.get(t.field)
+        bounds[t.field] = (t.start, t.end) if b is None else (min(b[0], t.start), max(b[1], t.end))
+    out = []
+    for m in mentions:
+        if m.kind in _PLACE_KINDS:
+            continue
+        b = bounds.get(m.field)
+        if b is not None and b[0] <= m.start and m.end <= b[1]:
+            out.append(("<" + m.kind + ">", (m.field, m.start, m.end)))
     return out
 
 
@@ -237,19 +244,7 @@ def feature_names(tokens: Sequence[Token], mentions: Sequence[Mention] = ()) -> 
         prev, prev_field = word, t.field
     if len(states) >= 2:
         add("<states:2>")
-    if mentions and tokens:
-        bounds: dict[str, tuple[int, int]] = {}
-        for t in tokens:
-            b = bounds.get(t.field)
-            bounds[t.field] = (
-                (t.start, t.end) if b is None else (min(b[0], t.start), max(b[1], t.end))
-            )
-        for m in mentions:
-            if m.kind in _PLACE_KINDS:
-                continue
-            b = bounds.get(m.field)
-            if b is not None and b[0] <= m.start and m.end <= b[1]:
-                add("<" + m.kind + ">")
+    out += [f for f, _ in _kind_features(tokens, mentions)]
     return out
 
 
