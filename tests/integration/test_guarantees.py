@@ -214,6 +214,7 @@ def test_redis_outage_keeps_publishing_then_dedup_resumes(worker_env_factory, se
 
     services.stop_redis()
     try:
+        w.wait_ready(503, proc)  # the worker's live check sees Redis gone
         w.cli("replay", "-q", str(tmp_path / "b"), check=True)
         ids = wait_distinct(w, first + second, proc)  # published although Redis is down
         assert len(ids) == first + second
