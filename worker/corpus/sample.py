@@ -27,7 +27,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -652,26 +652,14 @@ def main(argv: list[str] | None = None) -> int:
                 and not (it.get("title") and norm_title(it["title"]) in taken_titles)
             ]
     plan = strata()
-    if args.scale != 1.0:
+    if args.scale != 1.0:  # the "every item" strata (10,000) stay whole
         plan = [
-            Stratum(
-                st.name,
-                st.source,
-                st.rule,
-                st.pick,
-                st.quota if st.quota >= 10_000 else round(st.quota * args.scale),
-            )
+            replace(st, quota=st.quota if st.quota >= 10_000 else round(st.quota * args.scale))
             for st in plan
         ]
     if args.only is not None:
         plan = [
-            Stratum(
-                st.name,
-                st.source,
-                st.rule,
-                st.pick,
-                args.quota if args.quota is not None else st.quota,
-            )
+            replace(st, quota=args.quota if args.quota is not None else st.quota)
             for st in plan
             if st.name in args.only
         ]
