@@ -35,6 +35,15 @@ from worker.sources.feedstate import FeedState
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "feeds"
 URL = "https://feeds.example.org/rss.xml"
+# node-feedparser's test feeds (tests/data/feeds/odd/README.md): entries per feed
+ODD_FEEDS = {
+    "wapowellness.xml": 29,
+    "tpm.atom": 20,
+    "tpm-with-empty-base.atom": 20,
+    "tpm-with-fragment-base.atom": 20,
+    "iconv.xml": 10,
+    "saxerror.xml": 3,
+}
 
 
 def snapshot(name: str) -> bytes:
@@ -282,6 +291,20 @@ def test_snapshot_entries_use_their_guids() -> None:
     assert first.link and first.link.startswith("https://archive.is/newest/")
     assert first.authors == ["Elisabeth Bumiller"]
     assert first.published_at is not None and first.published_at.utcoffset() is not None
+
+
+@pytest.mark.parametrize("name", list(ODD_FEEDS))
+def test_the_same_bytes_give_the_same_entry_keys(name: str) -> None:
+    body = (DATA / "odd" / name).read_bytes()
+    url = f"http://127.0.0.1:8080/feeds/{name}"
+    first, second = parse_feed(body, url=url), parse_feed(body, url=url)
+    keys = [(e.entry_id, e.content_hash) for e in first.entries]
+    assert len(keys) == ODD_FEEDS[name]
+    assert keys == [(e.entry_id, e.content_hash) for e in second.entries]
+    assert len({entry_id for entry_id, _ in keys}) == len(keys)
+    # nor do they depend on where the feed was fetched from (TPM's relative links do)
+    moved = parse_feed(body, url=f"https://mirror.example.net:8443/x/{name}?token=1")
+    assert [(e.entry_id, e.content_hash) for e in moved.entries] == keys
 
 
 def test_entries_without_guid_use_the_canonical_link() -> None:
