@@ -29,6 +29,7 @@ from werkzeug import Request, Response
 
 from worker import clean
 from worker.events import AlertEvent, DeadLetter, EnrichedEvent
+from worker.sources.feeds import adhoc_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -577,13 +578,14 @@ def test_poll_and_feeds_commands(site, worker_env_factory, tmp_path):
     assert len(w.kcat("articles.raw")) == len(items)
 
     not_feed = site.add_html("/news/front.html", (FEEDS / "pages" / "ars-1.html").read_bytes())
+    name = adhoc_feed(not_feed).name  # "127.0.0.1-" and a digest of the URL
     bad = w.cli("poll", not_feed)
     assert bad.returncode == 1
-    assert bad.stdout.splitlines() == ["FAILED 127.0.0.1: error: not a feed (got text/html page)"]
+    assert bad.stdout.splitlines() == [f"FAILED {name}: error: not a feed (got text/html page)"]
     assert "Traceback" not in bad.stderr and "Traceback" not in bad.stdout
     # reported once (it was a warning, an error line and the FAILED line)
     assert (bad.stdout + bad.stderr).count("not a feed (got text/html page)") == 1
-    assert "127.0.0.1: failed" in bad.stderr
+    assert f"{name}: failed" in bad.stderr
     assert "polled 1 feed(s): 0 ok, 1 failed" in bad.stderr
     assert len(w.kcat("articles.raw")) == len(items)
 
@@ -595,7 +597,7 @@ def test_poll_and_feeds_commands(site, worker_env_factory, tmp_path):
     row = mine[0]
     assert "not-modified" in row and "errors=0" in row and feed_url in row
     assert "last=20" in row and "next=20" in row
-    adhoc = [i for i, ln in enumerate(lines) if ln.startswith("127.0.0.1 ")]
+    adhoc = [i for i, ln in enumerate(lines) if ln.startswith(name + " ")]
     assert len(adhoc) == 1
     assert "error" in lines[adhoc[0]] and "errors=1" in lines[adhoc[0]]
     assert not_feed in lines[adhoc[0]]

@@ -25,16 +25,40 @@ from aiohttp.test_utils import TestServer
 
 from worker.events import RawRecord
 from worker.settings import Settings
-from worker.sources.feeds import FeedConfig, FeedPoller, PollResult, feed_status, poll_once
+from worker.sources.feeds import (
+    FeedConfig,
+    FeedPoller,
+    PollResult,
+    adhoc_feed,
+    feed_status,
+    poll_once,
+)
 from worker.sources.feedstate import FeedState, FeedStateStore
 from worker.sources.http import Fetcher
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "feeds"
 MAX_BYTES = 2_000_000
+# node-feedparser's test feeds (tests/data/feeds/odd/README.md): entries per feed
+ODD_FEEDS = {
+    "wapowellness.xml": 29,
+    "tpm.atom": 20,
+    "tpm-with-empty-base.atom": 20,
+    "tpm-with-fragment-base.atom": 20,
+    "iconv.xml": 10,
+    "saxerror.xml": 3,
+}
 
 
 def snapshot(name: str) -> bytes:
     return (DATA / f"{name}.xml").read_bytes()
+
+
+def serve_odd(site: FeedSite, name: str) -> str:
+    """An odd feed with no validators: every poll is a full 200, so only the seen entries
+    can tell that nothing changed."""
+    kind = "atom" if name.endswith(".atom") else "rss"
+    body = (DATA / "odd" / name).read_bytes()
+    return site.serve(f"/odd/{name}", body, content_type=f"application/{kind}+xml", etag=False)
 
 
 def guids(body: bytes) -> list[str]:
@@ -225,6 +249,38 @@ async def test_an_unchanged_feed_costs_a_304_and_publishes_nothing(
     assert site.hits("/nyt.xml")[-1]["If-None-Match"] == etag
     state = await state_of(redis_client, "nyt")
     assert state.last_status == "not-modified" and state.last_http_status == 304
+
+
+@pytest.mark.parametrize("name", list(ODD_FEEDS))
+async def test_a_second_poll_of_an_unchanged_odd_feed_publishes_nothing(
+    site: FeedSite, poller: FeedPoller, sink: Sink, name: str
+) -> None:
+    feed = FeedConfig(name="odd", url=serve_odd(site, name))
+    first = await poller.poll(feed)
+    assert (first.status, first.new, len(sink.records)) == ("ok", ODD_FEEDS[name], ODD_FEEDS[name])
+    sink.clear()
+
+    second = await poller.poll(feed)
+    assert (second.status, second.http_status, second.new, second.updated) == ("ok", 200, 0, 0)
+    assert sink.records == []
+
+
+async def test_adhoc_feeds_polled_again_in_another_order_publish_nothing(
+    site: FeedSite, redis_client: aioredis.Redis, sink: Sink, tmp_path: Path
+) -> None:
+    # `poll URL...` twice, the URLs in another order or fewer of them: each feed keeps its
+    # name, so its own seen entries (it used to be named by its place on the command line)
+    settings = make_settings(feeds_file=tmp_path / "absent.yaml")
+    urls = [serve_odd(site, name) for name in ODD_FEEDS]
+    first = await poll_once(settings, urls, sink, redis_client)
+    assert [(r.status, r.new) for r in first] == [("ok", n) for n in ODD_FEEDS.values()]
+    sink.clear()
+
+    for refs in (urls[::-1], urls[3:], urls[2:] + urls[:2]):
+        results = await poll_once(settings, refs, sink, redis_client)
+        assert [(r.status, r.new, r.updated) for r in results] == [("ok", 0, 0)] * len(refs)
+        assert [r.feed for r in results] == [adhoc_feed(u).name for u in refs]
+    assert sink.records == []
 
 
 @pytest.mark.parametrize(
@@ -542,10 +598,11 @@ async def test_poll_once_and_feed_status(
     # once more, by name and an ad-hoc URL: polled now whatever the schedule says
     adhoc = site.serve("/eco.xml", snapshot("economist_20250418T1227"))
     results = await poll_once(settings, ["nyt", adhoc], sink, redis_client, None)
-    assert [(r.feed, r.status) for r in results] == [("nyt", "not-modified"), ("127.0.0.1", "ok")]
+    name = adhoc_feed(adhoc).name  # "127.0.0.1-" and a digest of the URL
+    assert [(r.feed, r.status) for r in results] == [("nyt", "not-modified"), (name, "ok")]
 
     rows = {row["name"]: row for row in await feed_status(settings, redis_client)}
-    assert list(rows) == ["nyt", "broken", "127.0.0.1"]
+    assert list(rows) == ["nyt", "broken", name]
     assert rows["nyt"]["last_status"] == "not-modified" and rows["nyt"]["labels"] == {
         "country": "US"
     }
@@ -553,7 +610,7 @@ async def test_poll_once_and_feed_status(
     assert rows["nyt"]["next_poll_at"] and rows["nyt"]["last_poll_at"]
     assert rows["broken"]["consecutive_errors"] == 1
     assert rows["broken"]["last_error"] == f"HTTP 500 from {broken}"
-    assert rows["127.0.0.1"]["configured"] is False and rows["127.0.0.1"]["url"] == adhoc
+    assert rows[name]["configured"] is False and rows[name]["url"] == adhoc
 
 
 async def test_poll_results_are_plain_values(site: FeedSite, poller: FeedPoller) -> None:

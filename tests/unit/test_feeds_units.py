@@ -167,13 +167,30 @@ def test_parse_duration_rejects(value: object) -> None:
         parse_duration(value)
 
 
-def test_adhoc_feeds_are_named_by_host() -> None:
+def test_adhoc_feeds_are_named_by_host_and_url() -> None:
     feed = adhoc_feed("https://News.UN.org/feed/subscribe/en/news/all/rss.xml")
-    assert feed.name == "news.un.org" and feed.interval_s is None
-    assert adhoc_feed("http://127.0.0.1:8080/a.xml", taken={"127.0.0.1"}).name == "127.0.0.1-2"
-    assert adhoc_feed("http://[::1]:8080/a.xml").name == "1"
+    assert re.fullmatch(r"news\.un\.org-[0-9a-f]{8}", feed.name) and feed.interval_s is None
+    # the digest is of the canonical URL: another spelling of it is the same feed
+    assert adhoc_feed("https://news.un.org/feed/subscribe/en/news/all/rss.xml#x").name == feed.name
+    a, b = adhoc_feed("http://127.0.0.1:8080/a.xml"), adhoc_feed("http://127.0.0.1:8080/b.xml")
+    assert a.name.startswith("127.0.0.1-") and b.name.startswith("127.0.0.1-") and a.name != b.name
+    # a configured feed with that name: a longer digest, still from the URL alone
+    longer = adhoc_feed("http://127.0.0.1:8080/a.xml", taken={a.name}).name
+    assert longer.startswith(a.name) and len(longer) == len(a.name) + 8
+    assert re.fullmatch(r"1-[0-9a-f]{8}", adhoc_feed("http://[::1]:8080/a.xml").name)
     with pytest.raises(FeedsConfigError, match="http or https"):
         adhoc_feed("file:///etc/passwd")
+
+
+def test_an_adhoc_feed_keeps_its_name_whatever_is_polled_with_it(tmp_path: Path) -> None:
+    # the name keys the feed's seen entries: by position, the same URLs in another order
+    # took each other's seen entries and everything was published again
+    settings = Settings(feeds_file=tmp_path / "absent.yaml")
+    urls = [f"http://127.0.0.1:8080/feeds/{name}" for name in ODD_FEEDS]
+    names = {f.url: f.name for f in select_feeds(settings, urls)}
+    assert len(set(names.values())) == len(urls)
+    for refs in (urls[::-1], urls[3:], [urls[4], urls[0]], urls[2:] + urls[:2]):
+        assert {f.url: f.name for f in select_feeds(settings, refs)} == {u: names[u] for u in refs}
 
 
 def test_select_feeds_by_name_or_url(tmp_path: Path) -> None:
@@ -186,14 +203,24 @@ def test_select_feeds_by_name_or_url(tmp_path: Path) -> None:
     assert [f.name for f in select_feeds(settings, ["fp"])] == ["fp"]
     assert [f.name for f in select_feeds(settings, ["https://un.org/rss"])] == ["un"]
     picked = select_feeds(settings, ["https://other.org/a", "https://other.org/b", "un"])
-    assert [f.name for f in picked] == ["other.org", "other.org-2", "un"]
+    assert [f.name for f in picked] == [
+        adhoc_feed("https://other.org/a").name,
+        adhoc_feed("https://other.org/b").name,
+        "un",
+    ]
+    # a configured feed's URL in another spelling is that feed; a feed given twice is one
+    assert [f.name for f in select_feeds(settings, ["HTTPS://UN.org/rss", "un", "fp"])] == [
+        "un",
+        "fp",
+    ]
     with pytest.raises(FeedsConfigError, match=r"unknown feed 'nope' \(configured: fp, un\)"):
         select_feeds(settings, ["nope"])
 
 
 def test_select_feeds_without_a_feeds_file(tmp_path: Path) -> None:
     settings = Settings(feeds_file=tmp_path / "absent.yaml")
-    assert [f.name for f in select_feeds(settings, ["https://un.org/rss"])] == ["un.org"]
+    [feed] = select_feeds(settings, ["https://un.org/rss"])
+    assert feed.name == adhoc_feed("https://un.org/rss").name and feed.name.startswith("un.org-")
     with pytest.raises(FeedsConfigError, match="file not found"):
         select_feeds(settings, [])
 

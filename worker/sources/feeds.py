@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import logging
 import random
 import re
@@ -29,6 +30,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from w3lib.url import canonicalize_url
 
 from worker.events import FeedEntry, RawRecord, Source
 from worker.settings import Settings
@@ -207,44 +209,62 @@ def load_feeds(path: str | Path) -> list[FeedConfig]:
     return feeds
 
 
+def feed_key(url: str) -> str:
+    """What identifies a feed URL: w3lib's canonical form (lower-case host, sorted query, no
+    fragment), so two spellings of one URL are one feed."""
+    url = url.strip()
+    try:
+        return canonicalize_url(url)
+    except ValueError:
+        return url
+
+
 def adhoc_feed(url: str, taken: Iterable[str] = ()) -> FeedConfig:
-    """A feed given as a URL on the command line, named by its host (``-2``... if taken)."""
+    """A feed given as a URL on the command line, named ``<host>-<digest>`` from the URL alone
+    (the digest is of :func:`feed_key`; a longer one if a configured feed has that name).
+
+    The name keys the feed's state and seen entries in Redis, so it must not depend on what
+    else is polled with it or in which order: a name by position (``host``, ``host-2``...)
+    gave a feed another feed's seen entries when the same URLs came in another order, and
+    every entry was published again."""
     try:
         checked = _check_feed_url(url)
     except ValueError as exc:
         raise FeedsConfigError("command line", [str(exc)]) from exc
     host = (urlsplit(checked).hostname or "feed").lower()
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", host).strip("-._")[:90] or "feed"
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", host).strip("-._")[:80] or "feed"
+    digest = hashlib.sha256(feed_key(checked).encode()).hexdigest()
     taken = set(taken)
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}-{n}"
-    return FeedConfig(name=name, url=checked)
+    for size in (8, 16):
+        name = f"{base}-{digest[:size]}"
+        if name not in taken:
+            return FeedConfig(name=name, url=checked)
+    raise FeedsConfigError(
+        "command line", [f"{safe_url(checked)}: its ad-hoc name {name!r} is a configured feed"]
+    )
 
 
 def select_feeds(settings: Settings, refs: Sequence[str]) -> list[FeedConfig]:
-    """Feeds named in feeds.yaml, or URLs (a URL not in feeds.yaml becomes an ad-hoc feed).
-    No refs: every configured feed."""
+    """Feeds named in feeds.yaml, or URLs: a configured feed's URL (in any spelling with the
+    same :func:`feed_key`) is that feed; any other URL becomes an ad-hoc feed
+    (:func:`adhoc_feed`). A feed given twice is polled once. No refs: every configured feed."""
     path = settings.feeds_path
     configured = load_feeds(path) if path.exists() or not refs else []
     if not refs:
         return configured
     by_name = {f.name: f for f in configured}
-    by_url = {f.url: f for f in configured}
+    by_url = {feed_key(f.url): f for f in configured}
     out: list[FeedConfig] = []
-    taken = set(by_name)
     for ref in refs:
         if ref in by_name:
             feed = by_name[ref]
         elif "://" in ref:
-            feed = by_url.get(ref.strip()) or adhoc_feed(ref, taken)
+            feed = by_url.get(feed_key(ref)) or adhoc_feed(ref, by_name)
         else:
             known = ", ".join(sorted(by_name)) or "none"
             raise FeedsConfigError(path, [f"unknown feed {ref!r} (configured: {known})"])
-        if feed not in out:
+        if all(f.name != feed.name for f in out):
             out.append(feed)
-            taken.add(feed.name)
     return out
 
 
