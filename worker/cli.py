@@ -288,14 +288,14 @@ def _health(settings: Settings, ready: bool = False) -> int:
 # --- worker / run-local -----------------------------------------------------------------
 
 
-def _run_worker(loglevel: str) -> int:
+def _run_worker(settings: Settings, loglevel: str) -> int:
     """Create every topic first and wait until the cluster shows them (so the consumer is
-    assigned the source topic at once), then hand over to faust."""
+    assigned the source topic at once), then hand over to faust, whose exit status is
+    never 0 after a crash (``worker.app.BoundedShutdownWorker``)."""
     from worker.bootstrap import load_tagging
     from worker.kafka_io import BrokerUnavailable, ensure_topics
     from worker.sources.feeds import FeedsConfigError, load_feeds
 
-    settings = get_settings()
     tagger, _ = load_tagging(settings)
     # feeds.yaml too is checked before anything starts: a bad file stops the worker here,
     # every problem listed (inside faust it only crashed the agent, which faust restarted)
@@ -312,13 +312,15 @@ def _run_worker(loglevel: str) -> int:
         except BrokerUnavailable as exc:
             if time.monotonic() > deadline:
                 raise
-            print(f"waiting for Kafka: {exc}", file=sys.stderr, flush=True)
+            log.warning("waiting for Kafka: %s", exc)
             time.sleep(2)
     from worker.app import app
 
-    sys.argv = ["worker", "worker", "-l", loglevel]
-    app.main()
-    return 0
+    # -q in JSON: no banner and no spinner, so that every line of the log is an object
+    quiet = ["-q"] if settings.log_format == "json" else []
+    sys.argv = ["worker", *quiet, "worker", "-l", loglevel]
+    app.main()  # raises SystemExit with the worker's exit status
+    return 0  # pragma: no cover - app.main() never returns
 
 
 def _wait_healthy(
@@ -571,9 +573,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging() -> None:
-    level = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+def _setup_logging(settings: Settings, level: str | None = None) -> None:
+    """Text or JSON lines on stderr (``WORKER_LOG_FORMAT``), secrets redacted. The worker
+    calls this for what it logs before faust starts; faust then sets up its own."""
+    from worker.logs import configure_cli_logging, secret_values
+
+    level = (level or os.environ.get("WORKER_LOG_LEVEL", "WARNING")).upper()
+    configure_cli_logging(settings.log_format, level, secret_values(settings))
     if level not in ("DEBUG", "INFO"):
         # the commands say what went wrong with the broker in one line of their own;
         # aiokafka's own ERROR line would say it first, a second time
@@ -592,14 +598,24 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.cmd != "worker":  # the worker logs through faust's own set-up
-        _setup_logging()
-    for warning in unknown_variables():
-        print(f"warning: {warning}", file=sys.stderr)
+    warnings = unknown_variables()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            _err(line)
+        return 2
+    _setup_logging(settings, args.loglevel if args.cmd == "worker" else None)
+    for warning in warnings:
+        if settings.log_format == "json":
+            log.warning("%s", warning)
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
     try:
         if args.cmd == "worker":
-            return _run_worker(args.loglevel)
-        settings = get_settings()
+            return _run_worker(settings, args.loglevel)
         if args.cmd == "tag":
             return asyncio.run(_tag(args.paths, settings))
         if args.cmd == "eval":

@@ -369,6 +369,7 @@ class Processor:
                     attempt,
                     self.max_attempts,
                     delay,
+                    extra={"record_id": raw.record_id, "stage": outcome.stage},
                 )
                 await asyncio.sleep(delay)
                 continue
@@ -397,6 +398,7 @@ class Processor:
                 raw.record_id,
                 outcome.reason,
                 outcome.article_id,
+                extra={"record_id": raw.record_id, "article_id": outcome.article_id},
             )
             return
         if isinstance(outcome, Failed):
@@ -424,6 +426,7 @@ class Processor:
             event.countries,
             len(outcome.alerts),
             event.title,
+            extra={"record_id": raw.record_id, "article_id": event.id},
         )
         try:
             await self.ports.seen.mark(event.id, SeenMark(event.fingerprint, event.revision))
@@ -447,6 +450,7 @@ class Processor:
             letter.stage,
             letter.error_class,
             letter.message,
+            extra={"record_id": letter.record_id, "stage": letter.stage},
         )
 
     async def _publish(self, topic: str, key: bytes, value: bytes) -> None:

@@ -464,10 +464,14 @@ class FeedPoller:
         try:
             return await self._poll(feed)
         except RedisError as exc:
-            log.error("feed %s: state store unavailable: %s", feed.name, exc)
+            log.error(
+                "feed %s: state store unavailable: %s", feed.name, exc, extra={"feed": feed.name}
+            )
             return self._unsaved_error(feed, f"state store unavailable: {exc}", "redis")
         except Exception as exc:
-            log.exception("feed %s: unexpected error while polling", feed.name)
+            log.exception(
+                "feed %s: unexpected error while polling", feed.name, extra={"feed": feed.name}
+            )
             return self._unsaved_error(
                 feed, f"internal error: {type(exc).__name__}: {exc}", "internal"
             )
@@ -628,6 +632,7 @@ class FeedPoller:
             new,
             updated,
             delay,
+            extra={"feed": feed.name, "http_status": http_status},
         )
         return PollResult(
             feed=feed.name,
@@ -677,6 +682,12 @@ class FeedPoller:
             "retriable" if retriable else "not retriable",
             state.consecutive_errors,
             delay,
+            extra={
+                "feed": feed.name,
+                "url": safe_url(state.url or feed.url),
+                "reason": reason,
+                "http_status": http_status,
+            },
         )
         return PollResult(
             feed=feed.name,

@@ -1,0 +1,155 @@
+"""Operability without services: JSON logs and their redaction, the worker's exit status
+after a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from worker.logs import (
+    JsonLogFormatter,
+    RedactSecrets,
+    configure_cli_logging,
+    faust_logging_config,
+    secret_values,
+)
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "seeds" / "000_f06541f7bef2d985.txt"
+
+
+def _record(msg: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError("bad value\nsecond line")
+        except ValueError:
+            exc_info = sys.exc_info()
+    rec = logging.LogRecord("worker.test", logging.WARNING, __file__, 1, msg, args, exc_info)
+    rec.__dict__.update(extra)
+    return rec
+
+
+# --- JSON logs ------------------------------------------------------------------------
+
+
+def test_json_line_has_time_level_logger_message_first_then_extra():
+    line = JsonLogFormatter().format(_record("fetched %s\nin %d s", "u", 3, feed="un-news"))
+    assert "\n" not in line  # one line per record, whatever the message holds
+    obj = json.loads(line)
+    assert list(obj)[:4] == ["time", "level", "logger", "message"]
+    assert obj["level"] == "WARNING" and obj["logger"] == "worker.test"
+    assert obj["message"] == "fetched u\nin 3 s" and obj["feed"] == "un-news"
+    assert obj["time"].endswith("Z") and obj["time"][:4].isdigit() and "T" in obj["time"]
+    assert "exception" not in obj
+
+
+def test_json_line_carries_the_exception_text():
+    obj = json.loads(JsonLogFormatter().format(_record("it failed", exc=True)))
+    assert obj["message"] == "it failed"
+    assert obj["exception"].startswith("Traceback") and "ValueError: bad value" in obj["exception"]
+
+
+def test_redaction_removes_url_passwords_and_known_secrets_also_from_tracebacks():
+    f = RedactSecrets(["k-secret"])
+    rec = _record("connect to %s as svc/%s", "redis://:hunter2@redis:6379/0", "k-secret")
+    rec.exc_info = None
+    assert f.filter(rec)
+    assert rec.getMessage() == "connect to redis://:***@redis:6379/0 as svc/***"
+    try:
+        raise ConnectionError("amqp://user:pw1@mq:5672 refused; token k-secret")
+    except ConnectionError:
+        rec = _record("lost it")
+        rec.exc_info = sys.exc_info()
+    f.filter(rec)
+    for formatter in (JsonLogFormatter(), logging.Formatter("%(message)s")):
+        out = formatter.format(rec)
+        assert "pw1" not in out and "k-secret" not in out and "user:***@mq" in out, out
+    assert f.redact("http://example.org/a:b@c") == "http://example.org/a:b@c"  # a path
+
+
+def test_secret_values_come_from_the_settings():
+    s = Settings(
+        redis_url="redis://u:r-pass@h:1/0",
+        kafka_sasl_password="k-pass",
+        kafka_sasl_username="svc",
+    )
+    assert sorted(secret_values(s)) == ["k-pass", "r-pass"]
+    assert secret_values(Settings()) == []
+
+
+def test_cli_logging_in_json_writes_objects_to_stderr(capsys):
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_cli_logging("json", "INFO", ["s3cret"])
+        logging.getLogger("worker.x").info("password s3cret", extra={"record_id": "r1"})
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    obj = json.loads(capsys.readouterr().err)
+    assert obj["message"] == "password ***" and obj["record_id"] == "r1"
+
+
+def test_faust_gets_a_json_handler_only_in_json():
+    assert faust_logging_config("text") is None
+    cfg = faust_logging_config("json")
+    assert cfg is not None and cfg["merge"] is True  # faust's root and -l level are kept
+    assert cfg["formatters"]["json"]["()"] == "worker.logs.JsonLogFormatter"
+    assert cfg["handlers"]["default"]["formatter"] == "json"
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("WORKER_")}
+    e.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=e,
+    )
+
+
+def test_a_bad_log_format_is_a_one_line_error():
+    res = _run("tag", str(SEED), WORKER_LOG_FORMAT="xml")
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        "error: WORKER_LOG_FORMAT: Input should be 'text' or 'json' (got 'xml')"
+    )
+
+
+def test_cli_in_json_logs_objects_only_and_keeps_its_output():
+    res = _run(
+        "tag",
+        str(SEED),
+        WORKER_LOG_FORMAT="json",
+        WORKER_LOG_LEVEL="DEBUG",
+        WORKER_KAFKA_BOOTSTRAP_SERVER="x:1",  # misspelled: warned, as a JSON object too
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["title"] == "Putin, Trump discuss arms, virus"
+    lines = res.stderr.splitlines()
+    objs = [json.loads(line) for line in lines]  # every line parses
+    assert all({"time", "level", "logger", "message"} <= set(o) for o in objs)
+    assert any("did you mean WORKER_KAFKA_BOOTSTRAP_SERVERS" in o["message"] for o in objs)
+
+
+# --- exit status ----------------------------------------------------------------------
+
+
+def test_a_crash_never_exits_0():
+    from worker.app import exit_status
+
+    boom = ConnectionError("Redis gone")
+    assert exit_status(0, boom) == 1
+    assert exit_status(None, boom) == 1
+    assert exit_status(1, boom) == 1 and exit_status(71, boom) == 71
+    assert exit_status(0, None) == 0 and exit_status(None, None) == 0
+    assert exit_status("a message", None) == 1
