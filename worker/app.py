@@ -202,6 +202,7 @@ class Runtime:
         self.tagger = tagging[0]
         self.redis = bootstrap.make_redis(s)
         self.extractor = bootstrap.make_extractor(s)
+        self.metrics.watch_extractor(self.extractor)
         if hasattr(self.extractor, "warm_up"):  # start the pool before the first record
             await asyncio.to_thread(self.extractor.warm_up)
         self.fetcher = await bootstrap.open_fetcher(s)

@@ -29,6 +29,9 @@ class InlineExtractor:
     """Cleans in a thread (the GIL still makes it compete with the loop): for the one-shot
     ``tag`` command, unit tests and ``WORKER_EXTRACT_WORKERS=0``."""
 
+    in_flight = 0
+    queue_depth = 0  # asyncio's thread pool has room for the agent's concurrency
+
     async def clean_html(self, html: str, url: str | None) -> CleanDoc:
         return await asyncio.to_thread(clean.clean_html, html, url)
 
@@ -269,7 +272,18 @@ class ScheduledPolling:
         self.feeds = feeds
         self.last_results: list[Any] = []
         self.paused: str | None = None  # why polling is paused, None while it runs
-        self.metrics: Any = None  # worker.metrics.Metrics, set by the app
+        self._metrics: Any = None
+
+    @property
+    def metrics(self) -> Any:
+        """worker.metrics.Metrics (set by the app): poll outcomes here, fetches by the
+        poller."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, metrics: Any) -> None:
+        self._metrics = metrics
+        self.poller.metrics = metrics
 
     async def poll_due_once(self) -> list[Any]:
         if not self.feeds:

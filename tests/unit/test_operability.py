@@ -1,5 +1,5 @@
 """Operability without services: JSON logs and their redaction, the worker's exit status
-after a crash."""
+after a crash, the stage and fetch metrics of the pipeline, the Grafana dashboard."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.unit.test_pipeline import FakeFetcher, ListSink, Permanent, feed_record, ports, seed
 from worker.logs import (
     JsonLogFormatter,
     RedactSecrets,
@@ -17,6 +21,8 @@ from worker.logs import (
     faust_logging_config,
     secret_values,
 )
+from worker.metrics import Metrics, status_class
+from worker.pipeline import Processor
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,3 +159,64 @@ def test_a_crash_never_exits_0():
     assert exit_status(1, boom) == 1 and exit_status(71, boom) == 71
     assert exit_status(0, None) == 0 and exit_status(None, None) == 0
     assert exit_status("a message", None) == 1
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+def _samples(m: Metrics) -> dict[str, float]:
+    out = {}
+    for fam in text_string_to_metric_families(m.render().decode()):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, "2xx"), (204, "2xx"), (304, "3xx"), (404, "4xx"), (429, "4xx"), (503, "5xx")]
+    + [(None, "error"), (0, "error"), (700, "error"), (101, "error")],
+)
+def test_status_class(status, expected):
+    assert status_class(status) == expected
+
+
+async def test_stage_timings_and_page_fetches_are_observed():
+    class Status(Exception):
+        retriable = False
+
+        def __init__(self, status: int) -> None:
+            super().__init__(f"HTTP {status}")
+            self.status = status
+
+    m = Metrics()
+    sink = ListSink()
+    proc = Processor(ports(), sink, backoff_s=0, metrics=m)
+    await proc.handle(seed())  # clean, dedup, tag, publish
+    await proc.handle(feed_record())  # fetch (200) too
+    proc404 = Processor(ports(fetcher=FakeFetcher([Status(404)])), sink, metrics=m)
+    rec = feed_record().model_copy(update={"entry": None, "record_id": "f2"})
+    await proc404.handle(rec)  # fetch 404, then a dead letter
+    timeout = Processor(ports(fetcher=FakeFetcher([Permanent("refused")])), sink, metrics=m)
+    await timeout.handle(rec.model_copy(update={"record_id": "f3"}))
+    s = _samples(m)
+    for stage, n in (("clean", 2), ("dedup", 2), ("tag", 2), ("fetch", 3), ("publish", 4)):
+        assert s[f'diplomacy_stage_seconds_count{{stage="{stage}"}}'] == n, stage
+        assert s[f'diplomacy_stage_seconds_sum{{stage="{stage}"}}'] >= 0
+    assert s['diplomacy_http_fetches_total{kind="page",status_class="2xx"}'] == 1
+    assert s['diplomacy_http_fetches_total{kind="page",status_class="4xx"}'] == 1
+    assert s['diplomacy_http_fetches_total{kind="page",status_class="error"}'] == 1
+
+
+def test_extraction_gauges_read_the_pool_at_scrape_time():
+    from worker.bootstrap import PoolExtractor
+
+    m = Metrics()
+    pool = PoolExtractor(2)
+    m.watch_extractor(pool)
+    assert _samples(m)["diplomacy_extraction_queue_depth"] == 0
+    pool.in_flight = 5
+    s = _samples(m)
+    assert s["diplomacy_extraction_in_flight"] == 5
+    assert s["diplomacy_extraction_queue_depth"] == 3  # two are being cleaned

@@ -408,6 +408,7 @@ class FeedPoller:
         self._clock = clock
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
+        self.metrics: Any = None  # worker.metrics.Metrics: fetches by status class
 
     @property
     def store(self) -> FeedStateStore:
@@ -493,6 +494,8 @@ class FeedPoller:
                 url, etag=state.etag, last_modified=state.last_modified, accept=ACCEPT_FEED
             )
         except FetchError as exc:
+            if self.metrics is not None:
+                self.metrics.observe_fetch("feed", getattr(exc, "status", None))
             return await self._failed(
                 feed,
                 state,
@@ -504,6 +507,8 @@ class FeedPoller:
                 http_status=exc.status if isinstance(exc, HTTPStatusError) else None,
             )
 
+        if self.metrics is not None:
+            self.metrics.observe_fetch("feed", res.status)
         if res.permanent_redirect_to and res.permanent_redirect_to != url:
             log.info(
                 "feed %s moved permanently: %s -> %s",
