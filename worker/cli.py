@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -224,45 +225,91 @@ async def _alerts(
 # --- dlq ----------------------------------------------------------------------------------
 
 
-async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: bool) -> int:
+def dlq_replay_group(settings: Settings, stage: str | None) -> str:
+    """The consumer group whose committed offsets on articles.dlq say how far ``dlq
+    --replay`` got (one per ``--stage``, so replaying one stage does not pass over the
+    letters of the others)."""
+    return f"{settings.app_id}.dlq-replay" + (f".{stage}" if stage else "")
+
+
+def _describe_letter(d: dict[str, Any]) -> str:
+    orig = d.get("original") or {}
+    what = orig.get("url") or orig.get("path") or d.get("record_id")
+    return (
+        f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
+        f"{d.get('message')}  [{what}] attempts={d.get('attempts')}"
+    )
+
+
+async def _dlq(
+    settings: Settings,
+    *,
+    replay: bool,
+    stage: str | None,
+    as_json: bool,
+    replay_all: bool = False,
+    max_records: int = 200,
+) -> int:
+    """List dead letters, or replay their original records to articles.raw. Streams: one
+    batch of letters in memory at a time. A replay commits its position under
+    :func:`dlq_replay_group` after each batch is acknowledged, so the next replay starts
+    after the letters this one sent (``--all``: from the beginning again)."""
     from worker import kafka_io
     from worker.events import RawRecord
 
-    msgs = await kafka_io.read_to_end(settings, settings.topic_names.dlq)
-    letters = [orjson.loads(m.value) for m in msgs]
-    if stage:
-        letters = [d for d in letters if d.get("stage") == stage]
-    for d in letters:
-        if as_json:
-            print(orjson.dumps(d).decode())
-        else:
-            orig = d.get("original") or {}
-            what = orig.get("url") or orig.get("path") or d.get("record_id")
-            print(
-                f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
-                f"{d.get('message')}  [{what}] attempts={d.get('attempts')}"
+    topic, raw_topic = settings.topic_names.dlq, settings.topic_names.raw
+    listed = replayed = not_replayable = 0
+    group = dlq_replay_group(settings, stage) if replay else None
+    async with contextlib.AsyncExitStack() as stack:
+        reader = await stack.enter_async_context(
+            kafka_io.topic_reader(
+                settings,
+                topic,
+                group_id=group,
+                resume=replay and not replay_all,
+                max_records=max_records,
             )
-    print(f"{len(letters)} dead letter(s) on {settings.topic_names.dlq}", file=sys.stderr)
-    if not replay:
-        return 0
-    replayable = []
-    for d in letters:
-        try:
-            rec = RawRecord.model_validate(d.get("original") or {})
-        except Exception:  # noqa: BLE001 - not a raw record (e.g. an unreadable file)
-            continue
-        replayable.append(rec.model_copy(update={"attempt": rec.attempt + 1}))
-    async with kafka_io.producer(settings) as prod:
-        for rec in replayable:
-            await prod.send_and_wait(
-                settings.topic_names.raw, rec.to_json(), key=rec.record_id.encode()
-            )
-    print(
-        f"replayed {len(replayable)} record(s) to {settings.topic_names.raw}; "
-        f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
-        "source file and replay the folder)",
-        file=sys.stderr,
-    )
+        )
+        prod = await stack.enter_async_context(kafka_io.producer(settings)) if replay else None
+        async for tp, msgs in reader.batches():
+            pending = []
+            for m in msgs:
+                try:
+                    d = orjson.loads(m.value)
+                except orjson.JSONDecodeError:
+                    d = {"stage": "?", "message": "not a dead letter (invalid JSON)"}
+                if stage and d.get("stage") != stage:
+                    continue
+                listed += 1
+                print(orjson.dumps(d).decode() if as_json else _describe_letter(d), flush=True)
+                if prod is None:
+                    continue
+                try:
+                    rec = RawRecord.model_validate(d.get("original") or {})
+                except Exception:  # noqa: BLE001 - not a raw record (e.g. an unreadable file)
+                    not_replayable += 1
+                    continue
+                rec = rec.model_copy(update={"attempt": rec.attempt + 1})
+                pending.append(
+                    await prod.send(raw_topic, rec.to_json(), key=rec.record_id.encode())
+                )
+            if prod is not None:
+                await asyncio.gather(*pending)  # acknowledged, then the position moves on
+                replayed += len(pending)
+                await reader.commit(tp, msgs[-1].offset + 1)
+    print(f"{listed} dead letter(s) on {topic}", file=sys.stderr)
+    if replay:
+        earlier = (
+            f"; {reader.before} seen by an earlier replay were passed over "
+            "(--all replays them again)"
+            if reader.before
+            else ""
+        )
+        print(
+            f"replayed {replayed} record(s) to {raw_topic}; {not_replayable} could not be "
+            "replayed (no raw record: fix the source file and replay the folder)" + earlier,
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -550,7 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--replay",
         action="store_true",
-        help="republish the listed dead letters' original records to articles.raw",
+        help="republish to articles.raw the original records of the dead letters that no "
+        "earlier --replay sent (the position is kept in Kafka, per --stage)",
+    )
+    s.add_argument(
+        "--all",
+        dest="replay_all",
+        action="store_true",
+        help="with --replay: every dead letter again, also those replayed before",
     )
     s.add_argument(
         "--stage",
@@ -636,8 +690,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         if args.cmd == "dlq":
+            if args.replay_all and not args.replay:
+                raise CliError("--all goes with --replay (dlq --replay --all)")
             return asyncio.run(
-                _dlq(settings, replay=args.replay, stage=args.stage, as_json=args.json)
+                _dlq(
+                    settings,
+                    replay=args.replay,
+                    replay_all=args.replay_all,
+                    stage=args.stage,
+                    as_json=args.json,
+                )
             )
         if args.cmd == "poll":
             return asyncio.run(_poll(settings, args.feeds))
