@@ -220,3 +220,92 @@ def test_extraction_gauges_read_the_pool_at_scrape_time():
     s = _samples(m)
     assert s["diplomacy_extraction_in_flight"] == 5
     assert s["diplomacy_extraction_queue_depth"] == 3  # two are being cleaned
+
+
+# --- the Grafana dashboard ------------------------------------------------------------
+
+DASHBOARD = ROOT / "configs" / "grafana" / "diplomacy-worker.json"
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def _series() -> dict[str, set[str]]:
+    """Every series name the worker's registry exposes, with the labels it can carry."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    m = Metrics()
+    labels = {
+        fam.name: set(obj._labelnames)
+        for obj in vars(m).values()
+        if isinstance(obj, MetricWrapperBase)
+        for fam in obj.describe()
+    }
+    out = {}
+    for fam in m.registry.collect():
+        for suffix in _SUFFIXES[fam.type]:
+            out[fam.name + suffix] = labels[fam.name] | ({"le"} if suffix == "_bucket" else set())
+    return out
+
+
+def _queries(dash: dict) -> list[str]:
+    exprs = []
+
+    def walk(panels: list[dict]) -> None:
+        for p in panels:
+            exprs.extend(t["expr"] for t in p.get("targets", []))
+            walk(p.get("panels", []))
+
+    walk(dash["panels"])
+    for var in dash["templating"]["list"]:
+        q = var.get("query")
+        if isinstance(q, dict):
+            exprs.append(q["query"])
+    return exprs
+
+
+def test_dashboard_queries_only_metrics_the_worker_exposes():
+    import re
+
+    dash = json.loads(DASHBOARD.read_text())
+    series = _series()
+    exprs = _queries(dash)
+    assert len(exprs) >= 15
+    used: set[str] = set()
+    for expr in exprs:
+        names = set(re.findall(r"\bdiplomacy_[a-z0-9_]+", expr))
+        assert names, expr
+        unknown = names - set(series)
+        assert not unknown, f"{expr}: not in worker/metrics.py: {unknown}"
+        used |= names
+        # a label grouped or matched on is one those series carry (or the scrape's own)
+        allowed = set().union(*(series[n] for n in names)) | {"instance", "job"}
+        for group in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", expr):
+            for label in filter(None, (x.strip() for x in group.split(","))):
+                assert label in allowed, f"{expr}: no label {label!r}"
+        assert expr.count("(") == expr.count(")"), expr
+    # what the dashboard is for: throughput, dead letters by stage, latency, feeds, health
+    for name in (
+        "diplomacy_records_received_total",
+        "diplomacy_records_enriched_total",
+        "diplomacy_dead_letters_total",
+        "diplomacy_raw_to_enriched_seconds_bucket",
+        "diplomacy_stage_seconds_bucket",
+        "diplomacy_feed_polls_total",
+        "diplomacy_http_fetches_total",
+        "diplomacy_extraction_queue_depth",
+        "diplomacy_dependency_up",
+    ):
+        assert name in used, name
+
+
+def test_dashboard_is_a_grafana_dashboard_with_a_datasource_variable():
+    dash = json.loads(DASHBOARD.read_text())
+    assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 36
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    assert "datasource" in {v["name"] for v in dash["templating"]["list"]}
+    for p in dash["panels"]:
+        if p["type"] != "row":
+            assert p["datasource"]["uid"] == "${datasource}" and p["targets"], p["title"]
+            assert {"h", "w", "x", "y"} <= set(p["gridPos"]) and p["gridPos"]["x"] < 24
+    quantiles = [e for e in _queries(dash) if "histogram_quantile(0.99" in e]
+    assert any("raw_to_enriched" in e for e in quantiles)
