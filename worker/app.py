@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
+from worker.logs import faust_logging_config, redact_root_handlers, secret_values
 from worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from worker.metrics import Metrics
 from worker.pipeline import PIPELINE_VERSION, Failed, Processor, dead_letter
@@ -29,13 +30,64 @@ from worker.settings import Settings, get_settings
 log = logging.getLogger("worker.app")
 
 
+def exit_status(code: Any, crash: BaseException | None) -> int:
+    """The process's exit status from faust's ``SystemExit`` code and the crash the worker
+    saw, if any: a crash is never 0, so that a supervisor restarts the worker."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): Python prints it and exits 1
+        status = 1
+    if crash is not None and status == 0:
+        return 1
+    return status
+
+
 class BoundedShutdownWorker(faust.Worker):
-    """faust's worker with a bound on shutdown.
+    """faust's worker with a bound on shutdown, an exit status that tells a crash, and
+    logs without secrets.
 
     SIGTERM normally stops the consumer, flushes and exits in a few seconds. When the
     broker is gone, faust can wait on it for ever; after ``WORKER_SHUTDOWN_TIMEOUT_S``
     this exits anyway. Nothing is lost: records not yet committed are redelivered.
+
+    The exit status comes from mode's ``Worker.execute_from_commandline``: a crash (a
+    service or timer raised, "We experienced a crash! Reraising original exception") is
+    re-raised from the worker's recorded ``crash_reason`` after the loop closes, and mode
+    turns it into status 1. That depends on the reason still being recorded at the very
+    end (a service restart clears it) and on it being an ``Exception``; the first crash
+    this worker saw is kept here too, and :func:`exit_status` makes sure it is not 0.
     """
+
+    first_crash: BaseException | None = None
+
+    def _crash(self, reason: BaseException) -> None:
+        if self.first_crash is None:
+            self.first_crash = reason
+        super()._crash(reason)
+
+    def execute_from_commandline(self) -> NoReturn:
+        try:
+            super().execute_from_commandline()
+        except SystemExit as exc:
+            status = exit_status(exc.code, self.first_crash or self.crash_reason)
+            if status != exc.code:
+                log.critical(
+                    "the worker crashed (%r); exit status %d so that it is restarted",
+                    self.first_crash or self.crash_reason,
+                    status,
+                )
+            raise SystemExit(status) from None
+        raise SystemExit(exit_status(0, self.first_crash))  # pragma: no cover
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        """After faust configured logging (text, or WORKER_LOG_FORMAT=json through the
+        app's ``logging_config``): every handler drops secrets; in JSON no spinner."""
+        if getattr(self.app, "log_format", "text") == "json":
+            self.spinner = None
+        super().on_setup_root_logger(logger, level)
+        redact_root_handlers(getattr(self.app, "log_secrets", ()))
 
     async def on_stop(self) -> None:
         timeout = getattr(self.app, "shutdown_timeout_s", 30.0)
@@ -150,6 +202,7 @@ class Runtime:
         self.tagger = tagging[0]
         self.redis = bootstrap.make_redis(s)
         self.extractor = bootstrap.make_extractor(s)
+        self.metrics.watch_extractor(self.extractor)
         if hasattr(self.extractor, "warm_up"):  # start the pool before the first record
             await asyncio.to_thread(self.extractor.warm_up)
         self.fetcher = await bootstrap.open_fetcher(s)
@@ -272,10 +325,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
         stream_buffer_maxsize=s.stream_buffer_maxsize,
         # notice new or re-created topics within 30 s (aiokafka's default is 5 minutes)
         consumer_metadata_max_age_ms=30_000,
-        logging_config=None,
+        # None: faust's own text lines; json: one object per line (worker/logs.py)
+        logging_config=faust_logging_config(s.log_format),
         Worker=BoundedShutdownWorker,
     )
     app.shutdown_timeout_s = s.shutdown_timeout_s  # type: ignore[attr-defined]
+    app.log_format = s.log_format  # type: ignore[attr-defined]
+    app.log_secrets = secret_values(s)  # type: ignore[attr-defined]
     rt = Runtime(s, app)
     app.runtime = rt  # type: ignore[attr-defined]
 

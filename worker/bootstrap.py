@@ -29,6 +29,9 @@ class InlineExtractor:
     """Cleans in a thread (the GIL still makes it compete with the loop): for the one-shot
     ``tag`` command, unit tests and ``WORKER_EXTRACT_WORKERS=0``."""
 
+    in_flight = 0
+    queue_depth = 0  # asyncio's thread pool has room for the agent's concurrency
+
     async def clean_html(self, html: str, url: str | None) -> CleanDoc:
         return await asyncio.to_thread(clean.clean_html, html, url)
 
@@ -39,11 +42,15 @@ class InlineExtractor:
         pass
 
 
-def _init_pool_process(parent_pid: int) -> None:
+def _init_pool_process(parent_pid: int, log_format: str = "text") -> None:
     """In a pool process: Ctrl-C and SIGTERM reach the whole process group, but stopping
     is the parent's call (it shuts the pool down after the in-flight records). And the
     process dies with its parent: when the worker is killed (SIGKILL, OOM), nothing shuts
-    the pool down, so a watch thread exits the process once it has been re-parented."""
+    the pool down, so a watch thread exits the process once it has been re-parented.
+    Its warnings are logged in the worker's format (a spawned process starts bare)."""
+    from worker.logs import configure_cli_logging
+
+    configure_cli_logging(log_format, "WARNING")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if os.getppid() != parent_pid:  # the parent died while this process started
@@ -64,10 +71,19 @@ class PoolExtractor:
     event loop (heartbeats, other agents). A crashed pool is rebuilt and the call is
     reported as retriable."""
 
-    def __init__(self, workers: int, max_tasks_per_child: int = 1000) -> None:
+    def __init__(
+        self, workers: int, max_tasks_per_child: int = 1000, log_format: str = "text"
+    ) -> None:
         self.workers = max(1, workers)
         self.max_tasks_per_child = max_tasks_per_child
+        self.log_format = log_format
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.in_flight = 0  # pages handed to the pool and not back yet
+
+    @property
+    def queue_depth(self) -> int:
+        """Pages waiting for a free process."""
+        return max(0, self.in_flight - self.workers)
 
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -75,7 +91,7 @@ class PoolExtractor:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_pool_process,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), self.log_format),
                 # recycle each process now and then: lxml/trafilatura caches only grow
                 max_tasks_per_child=self.max_tasks_per_child,
             )
@@ -83,11 +99,14 @@ class PoolExtractor:
 
     async def _run(self, fn: Any, *args: Any) -> CleanDoc:
         loop = asyncio.get_running_loop()
+        self.in_flight += 1
         try:
             return await loop.run_in_executor(self._get_pool(), fn, *args)
         except concurrent.futures.process.BrokenProcessPool as exc:
             self.close()
             raise ExtractorCrashed(f"extraction process died: {exc}") from exc
+        finally:
+            self.in_flight -= 1
 
     async def clean_html(self, html: str, url: str | None) -> CleanDoc:
         return await self._run(clean.clean_html, html, url)
@@ -121,7 +140,9 @@ def load_tagging(settings: Settings) -> tuple[Any, Any]:
 
 def make_extractor(settings: Settings) -> InlineExtractor | PoolExtractor:
     return (
-        PoolExtractor(settings.extract_workers) if settings.extract_workers else InlineExtractor()
+        PoolExtractor(settings.extract_workers, log_format=settings.log_format)
+        if settings.extract_workers
+        else InlineExtractor()
     )
 
 
@@ -251,7 +272,18 @@ class ScheduledPolling:
         self.feeds = feeds
         self.last_results: list[Any] = []
         self.paused: str | None = None  # why polling is paused, None while it runs
-        self.metrics: Any = None  # worker.metrics.Metrics, set by the app
+        self._metrics: Any = None
+
+    @property
+    def metrics(self) -> Any:
+        """worker.metrics.Metrics (set by the app): poll outcomes here, fetches by the
+        poller."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, metrics: Any) -> None:
+        self._metrics = metrics
+        self.poller.metrics = metrics
 
     async def poll_due_once(self) -> list[Any]:
         if not self.feeds:

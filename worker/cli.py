@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -224,45 +225,91 @@ async def _alerts(
 # --- dlq ----------------------------------------------------------------------------------
 
 
-async def _dlq(settings: Settings, *, replay: bool, stage: str | None, as_json: bool) -> int:
+def dlq_replay_group(settings: Settings, stage: str | None) -> str:
+    """The consumer group whose committed offsets on articles.dlq say how far ``dlq
+    --replay`` got (one per ``--stage``, so replaying one stage does not pass over the
+    letters of the others)."""
+    return f"{settings.app_id}.dlq-replay" + (f".{stage}" if stage else "")
+
+
+def _describe_letter(d: dict[str, Any]) -> str:
+    orig = d.get("original") or {}
+    what = orig.get("url") or orig.get("path") or d.get("record_id")
+    return (
+        f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
+        f"{d.get('message')}  [{what}] attempts={d.get('attempts')}"
+    )
+
+
+async def _dlq(
+    settings: Settings,
+    *,
+    replay: bool,
+    stage: str | None,
+    as_json: bool,
+    replay_all: bool = False,
+    max_records: int = 200,
+) -> int:
+    """List dead letters, or replay their original records to articles.raw. Streams: one
+    batch of letters in memory at a time. A replay commits its position under
+    :func:`dlq_replay_group` after each batch is acknowledged, so the next replay starts
+    after the letters this one sent (``--all``: from the beginning again)."""
     from worker import kafka_io
     from worker.events import RawRecord
 
-    msgs = await kafka_io.read_to_end(settings, settings.topic_names.dlq)
-    letters = [orjson.loads(m.value) for m in msgs]
-    if stage:
-        letters = [d for d in letters if d.get("stage") == stage]
-    for d in letters:
-        if as_json:
-            print(orjson.dumps(d).decode())
-        else:
-            orig = d.get("original") or {}
-            what = orig.get("url") or orig.get("path") or d.get("record_id")
-            print(
-                f"{d.get('failed_at', '?')}  {d.get('stage'):<7} {d.get('error_class')}: "
-                f"{d.get('message')}  [{what}] attempts={d.get('attempts')}"
+    topic, raw_topic = settings.topic_names.dlq, settings.topic_names.raw
+    listed = replayed = not_replayable = 0
+    group = dlq_replay_group(settings, stage) if replay else None
+    async with contextlib.AsyncExitStack() as stack:
+        reader = await stack.enter_async_context(
+            kafka_io.topic_reader(
+                settings,
+                topic,
+                group_id=group,
+                resume=replay and not replay_all,
+                max_records=max_records,
             )
-    print(f"{len(letters)} dead letter(s) on {settings.topic_names.dlq}", file=sys.stderr)
-    if not replay:
-        return 0
-    replayable = []
-    for d in letters:
-        try:
-            rec = RawRecord.model_validate(d.get("original") or {})
-        except Exception:  # noqa: BLE001 - not a raw record (e.g. an unreadable file)
-            continue
-        replayable.append(rec.model_copy(update={"attempt": rec.attempt + 1}))
-    async with kafka_io.producer(settings) as prod:
-        for rec in replayable:
-            await prod.send_and_wait(
-                settings.topic_names.raw, rec.to_json(), key=rec.record_id.encode()
-            )
-    print(
-        f"replayed {len(replayable)} record(s) to {settings.topic_names.raw}; "
-        f"{len(letters) - len(replayable)} could not be replayed (no raw record: fix the "
-        "source file and replay the folder)",
-        file=sys.stderr,
-    )
+        )
+        prod = await stack.enter_async_context(kafka_io.producer(settings)) if replay else None
+        async for tp, msgs in reader.batches():
+            pending = []
+            for m in msgs:
+                try:
+                    d = orjson.loads(m.value)
+                except orjson.JSONDecodeError:
+                    d = {"stage": "?", "message": "not a dead letter (invalid JSON)"}
+                if stage and d.get("stage") != stage:
+                    continue
+                listed += 1
+                print(orjson.dumps(d).decode() if as_json else _describe_letter(d), flush=True)
+                if prod is None:
+                    continue
+                try:
+                    rec = RawRecord.model_validate(d.get("original") or {})
+                except Exception:  # noqa: BLE001 - not a raw record (e.g. an unreadable file)
+                    not_replayable += 1
+                    continue
+                rec = rec.model_copy(update={"attempt": rec.attempt + 1})
+                pending.append(
+                    await prod.send(raw_topic, rec.to_json(), key=rec.record_id.encode())
+                )
+            if prod is not None:
+                await asyncio.gather(*pending)  # acknowledged, then the position moves on
+                replayed += len(pending)
+                await reader.commit(tp, msgs[-1].offset + 1)
+    print(f"{listed} dead letter(s) on {topic}", file=sys.stderr)
+    if replay:
+        earlier = (
+            f"; {reader.before} seen by an earlier replay were passed over "
+            "(--all replays them again)"
+            if reader.before
+            else ""
+        )
+        print(
+            f"replayed {replayed} record(s) to {raw_topic}; {not_replayable} could not be "
+            "replayed (no raw record: fix the source file and replay the folder)" + earlier,
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -288,14 +335,14 @@ def _health(settings: Settings, ready: bool = False) -> int:
 # --- worker / run-local -----------------------------------------------------------------
 
 
-def _run_worker(loglevel: str) -> int:
+def _run_worker(settings: Settings, loglevel: str) -> int:
     """Create every topic first and wait until the cluster shows them (so the consumer is
-    assigned the source topic at once), then hand over to faust."""
+    assigned the source topic at once), then hand over to faust, whose exit status is
+    never 0 after a crash (``worker.app.BoundedShutdownWorker``)."""
     from worker.bootstrap import load_tagging
     from worker.kafka_io import BrokerUnavailable, ensure_topics
     from worker.sources.feeds import FeedsConfigError, load_feeds
 
-    settings = get_settings()
     tagger, _ = load_tagging(settings)
     # feeds.yaml too is checked before anything starts: a bad file stops the worker here,
     # every problem listed (inside faust it only crashed the agent, which faust restarted)
@@ -312,13 +359,15 @@ def _run_worker(loglevel: str) -> int:
         except BrokerUnavailable as exc:
             if time.monotonic() > deadline:
                 raise
-            print(f"waiting for Kafka: {exc}", file=sys.stderr, flush=True)
+            log.warning("waiting for Kafka: %s", exc)
             time.sleep(2)
     from worker.app import app
 
-    sys.argv = ["worker", "worker", "-l", loglevel]
-    app.main()
-    return 0
+    # -q in JSON: no banner and no spinner, so that every line of the log is an object
+    quiet = ["-q"] if settings.log_format == "json" else []
+    sys.argv = ["worker", *quiet, "worker", "-l", loglevel]
+    app.main()  # raises SystemExit with the worker's exit status
+    return 0  # pragma: no cover - app.main() never returns
 
 
 def _wait_healthy(
@@ -548,7 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--replay",
         action="store_true",
-        help="republish the listed dead letters' original records to articles.raw",
+        help="republish to articles.raw the original records of the dead letters that no "
+        "earlier --replay sent (the position is kept in Kafka, per --stage)",
+    )
+    s.add_argument(
+        "--all",
+        dest="replay_all",
+        action="store_true",
+        help="with --replay: every dead letter again, also those replayed before",
     )
     s.add_argument(
         "--stage",
@@ -571,9 +627,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging() -> None:
-    level = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+def _setup_logging(settings: Settings, level: str | None = None) -> None:
+    """Text or JSON lines on stderr (``WORKER_LOG_FORMAT``), secrets redacted. The worker
+    calls this for what it logs before faust starts; faust then sets up its own."""
+    from worker.logs import configure_cli_logging, secret_values
+
+    level = (level or os.environ.get("WORKER_LOG_LEVEL", "WARNING")).upper()
+    configure_cli_logging(settings.log_format, level, secret_values(settings))
     if level not in ("DEBUG", "INFO"):
         # the commands say what went wrong with the broker in one line of their own;
         # aiokafka's own ERROR line would say it first, a second time
@@ -592,14 +652,24 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.cmd != "worker":  # the worker logs through faust's own set-up
-        _setup_logging()
-    for warning in unknown_variables():
-        print(f"warning: {warning}", file=sys.stderr)
+    warnings = unknown_variables()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            _err(line)
+        return 2
+    _setup_logging(settings, args.loglevel if args.cmd == "worker" else None)
+    for warning in warnings:
+        if settings.log_format == "json":
+            log.warning("%s", warning)
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
     try:
         if args.cmd == "worker":
-            return _run_worker(args.loglevel)
-        settings = get_settings()
+            return _run_worker(settings, args.loglevel)
         if args.cmd == "tag":
             return asyncio.run(_tag(args.paths, settings))
         if args.cmd == "eval":
@@ -620,8 +690,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         if args.cmd == "dlq":
+            if args.replay_all and not args.replay:
+                raise CliError("--all goes with --replay (dlq --replay --all)")
             return asyncio.run(
-                _dlq(settings, replay=args.replay, stage=args.stage, as_json=args.json)
+                _dlq(
+                    settings,
+                    replay=args.replay,
+                    replay_all=args.replay_all,
+                    stage=args.stage,
+                    as_json=args.json,
+                )
             )
         if args.cmd == "poll":
             return asyncio.run(_poll(settings, args.feeds))

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
@@ -128,39 +128,90 @@ async def consumer(
         await cons.stop()
 
 
-async def read_to_end(settings: Settings, topic: str) -> list[Any]:
-    """Every message on a topic, from the beginning to the end offsets at call time."""
-    from aiokafka import TopicPartition
+class TopicReader:
+    """A topic read batch by batch, partition by partition, from a start position up to the
+    end offsets it had when opened: memory stays bounded by one batch, however long the
+    topic. With a consumer group, reading resumes where the group's committed offsets say
+    (``resume``) and :meth:`commit` records how far it got."""
 
-    async with consumer(settings, [], from_beginning=True) as cons:
+    def __init__(
+        self,
+        cons: AIOKafkaConsumer,
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
+        before: int,
+        max_records: int,
+    ) -> None:
+        self._cons = cons
+        self.starts = starts
+        self.ends = ends
+        self.before = before
+        """Messages before the start positions (read by an earlier run of this group)."""
+        self._max_records = max_records
+
+    @property
+    def remaining(self) -> int:
+        return sum(self.ends[tp] - self.starts[tp] for tp in self.starts)
+
+    async def batches(self) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+        for tp in sorted(self.starts, key=lambda t: t.partition):
+            end = self.ends[tp]
+            if self.starts[tp] >= end:
+                continue
+            self._cons.assign([tp])
+            self._cons.seek(tp, self.starts[tp])
+            while await self._cons.position(tp) < end:
+                got = await self._cons.getmany(tp, timeout_ms=1000, max_records=self._max_records)
+                msgs = [m for m in got.get(tp, []) if m.offset < end]
+                if msgs:
+                    yield tp, msgs
+
+    async def commit(self, tp: TopicPartition, next_offset: int) -> None:
+        """Record that every message of ``tp`` before ``next_offset`` is done."""
+        await self._cons.commit({tp: next_offset})
+
+
+@contextlib.asynccontextmanager
+async def topic_reader(
+    settings: Settings,
+    topic: str,
+    *,
+    group_id: str | None = None,
+    resume: bool = False,
+    max_records: int = 200,
+) -> AsyncIterator[TopicReader]:
+    """A :class:`TopicReader` over ``topic``: from the beginning, or with ``resume`` (needs
+    ``group_id``) from the group's committed offsets."""
+    cons = AIOKafkaConsumer(
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=5000,
+        **kafka_client_kwargs(settings),
+    )
+    await _start(cons, settings)
+    try:
         parts = cons.partitions_for_topic(topic)
         if parts is None:
             await cons._client.force_metadata_update()  # noqa: SLF001 - no public refresh
             parts = cons.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        cons.assign(tps)
-        await cons.seek_to_beginning(*tps)
-        end = await cons.end_offsets(tps)
-        out: list[Any] = []
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining:
-            batch = await cons.getmany(*remaining, timeout_ms=1000)
-            for tp, msgs in batch.items():
-                out.extend(msgs)
-                if msgs and msgs[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
-            for tp in list(remaining):
-                if await cons.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return out
+        firsts = await cons.beginning_offsets(tps) if tps else {}
+        ends = await cons.end_offsets(tps) if tps else {}
+        starts = dict(firsts)
+        if resume and group_id is not None:
+            for tp in tps:
+                committed = await cons.committed(tp)
+                if committed is not None:
+                    starts[tp] = min(max(committed, firsts[tp]), ends[tp])
+        before = sum(starts[tp] - firsts[tp] for tp in tps)
+        yield TopicReader(cons, starts, ends, before, max_records)
+    finally:
+        await cons.stop()
 
 
 async def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """The end offset of every partition of ``topics`` now: what is already on them."""
-    from aiokafka import TopicPartition
-
     async with consumer(settings, [], from_beginning=True) as cons:
         await cons._client.force_metadata_update()  # noqa: SLF001 - no public refresh
         tps = [

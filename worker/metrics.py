@@ -15,6 +15,20 @@ CONTENT_TYPE = "text/plain; version=0.0.4"
 """The text exposition format (UTF-8; aiohttp will not take a charset in content_type)."""
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+STAGES = ("fetch", "clean", "dedup", "tag", "publish")
+"""The stages a record goes through, as the ``stage`` label of the stage histogram."""
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+
+
+def status_class(status: int | None) -> str:
+    """``200`` -> ``"2xx"``, ``304`` -> ``"3xx"``; no HTTP answer (timeout, refused, DNS,
+    blocked address, body over the cap) -> ``"error"``."""
+    if status is None or not 100 <= status <= 599:
+        return "error"
+    return f"{status // 100}xx" if status >= 200 else "error"
 
 
 class Metrics:
@@ -60,6 +74,35 @@ class Metrics:
         self.feed_polls = Counter(
             "feed_polls", "Feed polls, by outcome", ["outcome"], namespace=ns, registry=r
         )
+        self.stage_seconds = Histogram(
+            "stage_seconds",
+            "Time a record spends in each stage: fetch (its page), clean, dedup, tag, "
+            "publish (its outcome, until acknowledged)",
+            ["stage"],
+            namespace=ns,
+            registry=r,
+            buckets=_STAGE_BUCKETS,
+        )
+        self.http_fetches = Counter(
+            "http_fetches",
+            "HTTP fetches by what they fetched (feed, page) and the answer's status class "
+            "(2xx, 3xx, 4xx, 5xx; error: no answer)",
+            ["kind", "status_class"],
+            namespace=ns,
+            registry=r,
+        )
+        self.extraction_in_flight = Gauge(
+            "extraction_in_flight",
+            "Pages handed to the extraction pool and not yet cleaned",
+            namespace=ns,
+            registry=r,
+        )
+        self.extraction_queue_depth = Gauge(
+            "extraction_queue_depth",
+            "Pages waiting for a free extraction process (in flight beyond the pool's size)",
+            namespace=ns,
+            registry=r,
+        )
         self.dependency_up = Gauge(
             "dependency_up",
             "1 when the live check of a dependency passes (kafka, partitions, redis)",
@@ -80,6 +123,17 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage).observe(max(0.0, seconds))
+
+    def observe_fetch(self, kind: str, status: int | None) -> None:
+        self.http_fetches.labels(kind, status_class(status)).inc()
+
+    def watch_extractor(self, extractor: Any) -> None:
+        """The extraction gauges read the extractor's counts at each scrape."""
+        self.extraction_in_flight.set_function(lambda: getattr(extractor, "in_flight", 0))
+        self.extraction_queue_depth.set_function(lambda: getattr(extractor, "queue_depth", 0))
 
     def observe_probes(self, snapshot: dict[str, Any], assigned: int) -> None:
         for name, check in snapshot["checks"].items():

@@ -11,9 +11,11 @@ between produces a duplicate (same key), never a loss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -70,6 +72,27 @@ class TaggerPort(Protocol):
 
 class AlertRulesPort(Protocol):
     def alerting(self, result: Any) -> list[Any]: ...
+
+
+class Observer(Protocol):
+    """Where stage timings and page fetches are counted (:class:`worker.metrics.Metrics`)."""
+
+    def observe_stage(self, stage: str, seconds: float) -> None: ...
+
+    def observe_fetch(self, kind: str, status: int | None) -> None: ...
+
+
+@contextlib.contextmanager
+def _timed(observer: Observer | None, stage: str) -> Iterator[None]:
+    """Times the block (also when it raises) as ``stage``."""
+    if observer is None:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        observer.observe_stage(stage, time.perf_counter() - started)
 
 
 # --- outcomes -----------------------------------------------------------------------
@@ -152,8 +175,24 @@ def _feed_text(raw: RawRecord) -> str:
 # --- the pipeline -------------------------------------------------------------------
 
 
+async def _fetch_page(fetcher: PageFetcher, url: str, observer: Observer | None) -> tuple[str, str]:
+    """The page, timed as stage ``fetch`` and counted by how the server answered."""
+    status: int | None = 200
+    try:
+        with _timed(observer, "fetch"):
+            return await fetcher.fetch_page(url)
+    except CleanError:  # it answered (2xx), but the body is not text
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status", None)  # an HTTP status, or none (timeout, refused)
+        raise
+    finally:
+        if observer is not None:
+            observer.observe_fetch("page", status)
+
+
 async def _clean(
-    raw: RawRecord, ports: Ports, last_attempt: bool
+    raw: RawRecord, ports: Ports, last_attempt: bool, observer: Observer | None = None
 ) -> tuple[CleanDoc, TextOrigin] | Failed:
     """Pick the text source and clean it; feed text is the fallback for feed entries."""
     origin: TextOrigin
@@ -163,9 +202,10 @@ async def _clean(
         if raw.entry is None and raw.source.kind == "feed":
             origin = "record"
         try:
-            if raw.content_type == "text":
-                return await ports.extractor.clean_text(raw.body), origin
-            return await ports.extractor.clean_html(raw.body, raw.url), origin
+            with _timed(observer, "clean"):
+                if raw.content_type == "text":
+                    return await ports.extractor.clean_text(raw.body), origin
+                return await ports.extractor.clean_html(raw.body, raw.url), origin
         except CleanError as exc:
             if feed_text:
                 return CleanDoc(text=feed_text), "feed"
@@ -174,7 +214,7 @@ async def _clean(
             return Failed("clean", exc, retriable=_is_retriable(exc))
     if raw.url and ports.fetcher is not None:
         try:
-            html, final_url = await ports.fetcher.fetch_page(raw.url)
+            html, final_url = await _fetch_page(ports.fetcher, raw.url, observer)
         except CleanError as exc:  # fetched, but not text (binary, undecodable, too large)
             if feed_text:
                 return CleanDoc(text=feed_text), "feed"
@@ -190,7 +230,8 @@ async def _clean(
                 return CleanDoc(text=feed_text), "feed"
             return Failed("fetch", exc, retriable=_is_retriable(exc))
         try:
-            return await ports.extractor.clean_html(html, final_url), "page"
+            with _timed(observer, "clean"):
+                return await ports.extractor.clean_html(html, final_url), "page"
         except CleanError as exc:
             if feed_text:
                 return CleanDoc(text=feed_text), "feed"
@@ -206,12 +247,15 @@ async def _clean(
     )
 
 
-async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> Outcome:
+async def enrich(
+    raw: RawRecord, ports: Ports, *, last_attempt: bool = True, observer: Observer | None = None
+) -> Outcome:
     """Raw record -> outcome. Never raises for a bad record; returns :class:`Failed`.
 
     A retriable page-fetch failure is returned as such unless ``last_attempt``, when a
-    feed entry falls back to the feed's own text instead."""
-    cleaned = await _clean(raw, ports, last_attempt)
+    feed entry falls back to the feed's own text instead. ``observer`` is told how long
+    each stage took (fetch, clean, dedup, tag) and how each page fetch answered."""
+    cleaned = await _clean(raw, ports, last_attempt, observer)
     if isinstance(cleaned, Failed):
         return cleaned
     doc, origin = cleaned
@@ -227,7 +271,8 @@ async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> 
     fp = fingerprint(doc.text)
 
     try:
-        seen = await ports.seen.get(aid)
+        with _timed(observer, "dedup"):
+            seen = await ports.seen.get(aid)
     except Exception as exc:  # noqa: BLE001 - dedup is best effort: duplicates beat loss
         log.warning("dedup store unavailable, publishing without dedup: %s", exc)
         seen = None
@@ -236,8 +281,9 @@ async def enrich(raw: RawRecord, ports: Ports, *, last_attempt: bool = True) -> 
     revision = max(entry.revision if entry else 1, (seen.revision + 1) if seen else 1)
 
     try:
-        result = ports.tagger.tag(title, doc.text, published_at)
-        alerting = ports.alert_rules.alerting(result)
+        with _timed(observer, "tag"):
+            result = ports.tagger.tag(title, doc.text, published_at)
+            alerting = ports.alert_rules.alerting(result)
     except Exception as exc:  # noqa: BLE001 - a tagger bug must not lose the record
         return Failed("tag", exc, retriable=False)
 
@@ -355,7 +401,9 @@ class Processor:
         attempt = 0
         while True:
             attempt += 1
-            outcome = await enrich(raw, self.ports, last_attempt=attempt >= self.max_attempts)
+            outcome = await enrich(
+                raw, self.ports, last_attempt=attempt >= self.max_attempts, observer=m
+            )
             if isinstance(outcome, Failed) and outcome.retriable and attempt < self.max_attempts:
                 self.stats.retries += 1
                 if m is not None:
@@ -369,6 +417,7 @@ class Processor:
                     attempt,
                     self.max_attempts,
                     delay,
+                    extra={"record_id": raw.record_id, "stage": outcome.stage},
                 )
                 await asyncio.sleep(delay)
                 continue
@@ -397,6 +446,7 @@ class Processor:
                 raw.record_id,
                 outcome.reason,
                 outcome.article_id,
+                extra={"record_id": raw.record_id, "article_id": outcome.article_id},
             )
             return
         if isinstance(outcome, Failed):
@@ -405,10 +455,14 @@ class Processor:
         event = outcome.event
         key = event.id.encode()
         # the event and its alerts in flight together; all acknowledged before the mark
-        await asyncio.gather(
-            self._publish(self.names.enriched, key, event.to_json()),
-            *(self._publish(self.names.alert(a.topic), key, a.to_json()) for a in outcome.alerts),
-        )
+        with _timed(self.metrics, "publish"):
+            await asyncio.gather(
+                self._publish(self.names.enriched, key, event.to_json()),
+                *(
+                    self._publish(self.names.alert(a.topic), key, a.to_json())
+                    for a in outcome.alerts
+                ),
+            )
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
         if self.metrics is not None:
@@ -424,6 +478,7 @@ class Processor:
             event.countries,
             len(outcome.alerts),
             event.title,
+            extra={"record_id": raw.record_id, "article_id": event.id},
         )
         try:
             await self.ports.seen.mark(event.id, SeenMark(event.fingerprint, event.revision))
@@ -437,7 +492,8 @@ class Processor:
             self.redis_ok = False
 
     async def send_dead_letter(self, letter: DeadLetter) -> None:
-        await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
+        with _timed(self.metrics, "publish"):
+            await self._publish(self.names.dlq, letter.record_id.encode(), letter.to_json())
         self.stats.dead_letters[letter.stage] += 1
         if self.metrics is not None:
             self.metrics.dead_letters.labels(letter.stage, letter.error_class).inc()
@@ -447,6 +503,7 @@ class Processor:
             letter.stage,
             letter.error_class,
             letter.message,
+            extra={"record_id": letter.record_id, "stage": letter.stage},
         )
 
     async def _publish(self, topic: str, key: bytes, value: bytes) -> None:

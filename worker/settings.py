@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         default=30.0, gt=0, description="after SIGTERM, exit at the latest after this"
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text (for a terminal) or json (one object per line, for a collector)",
+    )
 
     # --- pipeline -------------------------------------------------------------
     configs_dir: Path = ROOT / "configs"

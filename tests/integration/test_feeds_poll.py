@@ -619,3 +619,28 @@ async def test_poll_results_are_plain_values(site: FeedSite, poller: FeedPoller)
     assert isinstance(result, PollResult) and result.ok
     assert result.next_poll_at is not None and result.next_poll_at.tzinfo is not None
     assert result.summary() == "nyt: ok, 20 new, 0 updated"
+
+
+async def test_feed_fetches_are_counted_by_status_class(site: FeedSite, poller: FeedPoller) -> None:
+    """diplomacy_http_fetches_total{kind="feed"}: a 200, then a 304 for the same document,
+    a 404, a 503, and a timeout (no answer)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from worker.metrics import Metrics
+
+    m = Metrics()
+    poller.metrics = m
+    ok = FeedConfig(name="ok", url=site.serve("/ok.xml", snapshot("nyt_econ_20250419T1338")))
+    await poller.poll(ok)
+    await poller.poll(ok)  # unchanged: 304
+    await poller.poll(FeedConfig(name="gone", url=site.url("/gone.xml")))
+    await poller.poll(FeedConfig(name="busy", url=site.serve("/busy.xml", b"", status=503)))
+    slow = site.serve("/slow.xml", b"", delay_s=1.5)
+    await poller.poll(FeedConfig(name="slow", url=slow))
+    counts = {
+        s.labels["status_class"]: s.value
+        for fam in text_string_to_metric_families(m.render().decode())
+        for s in fam.samples
+        if s.name == "diplomacy_http_fetches_total" and s.labels["kind"] == "feed"
+    }
+    assert counts == {"2xx": 1, "3xx": 1, "4xx": 1, "5xx": 1, "error": 1}

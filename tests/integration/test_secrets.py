@@ -70,11 +70,13 @@ def auth_redis(tmp_path):
     proc.wait(10)
 
 
-def test_secrets_stay_out_of_logs_events_and_health(worker_env_factory, auth_redis):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_secrets_stay_out_of_logs_events_and_health(worker_env_factory, auth_redis, log_format):
     w = worker_env_factory(
         WORKER_REDIS_URL=f"redis://:{REDIS_PW}@127.0.0.1:{auth_redis}/0",
         WORKER_KAFKA_SASL_USERNAME="svc",
         WORKER_KAFKA_SASL_PASSWORD=KAFKA_PW,
+        WORKER_LOG_FORMAT=log_format,
     )
     proc = w.start_worker()
     w.cli("replay", "-q", str(ROOT / "seeds"), check=True)
@@ -85,6 +87,8 @@ def test_secrets_stay_out_of_logs_events_and_health(worker_env_factory, auth_red
     w.stop(proc)
     log = proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
     assert "worker ready" in log and "redis://:***@127.0.0.1" in log
+    if log_format == "json":
+        assert all(line.startswith('{"time": ') for line in log.splitlines())
     outputs = [log, str(health)] + [
         str(m) for t in ("articles.enriched", "articles.dlq") for m in w.kcat(t)
     ]

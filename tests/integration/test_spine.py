@@ -313,11 +313,18 @@ def _scrape(w) -> dict[str, float]:
     return out
 
 
-def test_metrics_count_what_a_replay_sent(spine):
-    """/metrics after the spine's replay (7 articles and 3 broken files): the counters
-    agree with what was sent and what came out."""
-    w, _, _, _, n_files = spine
-    stats = w.wait_stats(lambda s: s["handled"] >= s["received"] > 0)
+def test_metrics_count_what_a_replay_sent(spine, pages, tmp_path):
+    """/metrics after the spine's replay (7 articles and 3 broken files) and two records
+    whose page the worker fetches (one answers 200, one 404): the counters agree with what
+    was sent and what came out; every stage was timed once per record that reached it."""
+    w, proc, _, _, n_files = spine
+    folder = tmp_path / "fetched"
+    folder.mkdir()
+    (folder / "ok.json").write_text(json.dumps({"url": pages.url("/ok")}))
+    (folder / "gone.json").write_text(json.dumps({"url": pages.url("/404")}))
+    before = w.wait_stats(lambda s: s["handled"] >= s["received"] > 0)
+    w.cli("replay", "-q", str(folder), check=True)
+    stats = w.wait_stats(lambda s: s["handled"] >= s["received"] >= before["received"] + 2)
     m = _scrape(w)
     assert m["diplomacy_records_received_total"] == stats["received"]
     assert m["diplomacy_records_enriched_total"] == stats["enriched"] >= n_files
@@ -342,3 +349,30 @@ def test_metrics_count_what_a_replay_sent(spine):
     assert m["diplomacy_partitions_assigned"] >= 1
     build = [k for k in m if k.startswith("diplomacy_build_info{")]
     assert len(build) == 1 and 'model_version="1.0+' in build[0]
+
+    # per-stage timings: each record counted in each stage it reached
+    def stage(name: str) -> float:
+        return m.get(f'diplomacy_stage_seconds_count{{stage="{name}"}}', 0.0)
+
+    dead, skipped = stats["dead_letters"], sum(stats["skipped"].values())
+    assert stage("tag") == stats["enriched"] + dead.get("tag", 0)
+    assert stage("dedup") == stage("tag") + skipped  # past dedup: tagged, or skipped
+    assert stage("clean") >= stage("dedup") > 0
+    assert stage("publish") == stats["enriched"] + sum(dead.values())  # every outcome but a skip
+    assert stage("fetch") == 2  # the two records with only a URL
+    for name in ("fetch", "clean", "dedup", "tag", "publish"):
+        assert 0 < m[f'diplomacy_stage_seconds_sum{{stage="{name}"}}'] < 60 * stage(name)
+        assert m[f'diplomacy_stage_seconds_bucket{{le="+Inf",stage="{name}"}}'] == stage(name)
+    assert (
+        stage("tag") > 0
+        and m['diplomacy_stage_seconds_sum{stage="tag"}']
+        < m['diplomacy_stage_seconds_sum{stage="clean"}']
+    )  # tagging costs a fraction of cleaning (tests/benchmarks/bench_tagging.py)
+    # page fetches by status class
+    assert m['diplomacy_http_fetches_total{kind="page",status_class="2xx"}'] == 1
+    assert m['diplomacy_http_fetches_total{kind="page",status_class="4xx"}'] == 1
+    assert dead.get("fetch", 0) >= 1  # the 404, at once
+    # the extraction pool is idle once everything is handled
+    assert m["diplomacy_extraction_in_flight"] == 0
+    assert m["diplomacy_extraction_queue_depth"] == 0
+    assert proc.poll() is None

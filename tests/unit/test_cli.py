@@ -175,3 +175,10 @@ def test_dlq_stage_is_checked_and_options_have_help() -> None:
     helped = run("dlq", "--help").stdout
     assert "only the dead letters of this stage" in helped and "republish" in helped
     assert "already on the topics" in run("alerts", "--help").stdout
+
+
+def test_dlq_all_goes_with_replay() -> None:
+    res = run("dlq", "--all")
+    assert res.returncode == 2 and "--all goes with --replay" in res.stderr
+    helped = run("dlq", "--help").stdout
+    assert "--all" in helped and "earlier --replay" in helped.replace("\n", " ")

@@ -428,6 +428,7 @@ class FeedPoller:
         self._clock = clock
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
+        self.metrics: Any = None  # worker.metrics.Metrics: fetches by status class
 
     @property
     def store(self) -> FeedStateStore:
@@ -484,10 +485,14 @@ class FeedPoller:
         try:
             return await self._poll(feed)
         except RedisError as exc:
-            log.error("feed %s: state store unavailable: %s", feed.name, exc)
+            log.error(
+                "feed %s: state store unavailable: %s", feed.name, exc, extra={"feed": feed.name}
+            )
             return self._unsaved_error(feed, f"state store unavailable: {exc}", "redis")
         except Exception as exc:
-            log.exception("feed %s: unexpected error while polling", feed.name)
+            log.exception(
+                "feed %s: unexpected error while polling", feed.name, extra={"feed": feed.name}
+            )
             return self._unsaved_error(
                 feed, f"internal error: {type(exc).__name__}: {exc}", "internal"
             )
@@ -509,6 +514,8 @@ class FeedPoller:
                 url, etag=state.etag, last_modified=state.last_modified, accept=ACCEPT_FEED
             )
         except FetchError as exc:
+            if self.metrics is not None:
+                self.metrics.observe_fetch("feed", getattr(exc, "status", None))
             return await self._failed(
                 feed,
                 state,
@@ -520,6 +527,8 @@ class FeedPoller:
                 http_status=exc.status if isinstance(exc, HTTPStatusError) else None,
             )
 
+        if self.metrics is not None:
+            self.metrics.observe_fetch("feed", res.status)
         if res.permanent_redirect_to and res.permanent_redirect_to != url:
             log.info(
                 "feed %s moved permanently: %s -> %s",
@@ -648,6 +657,7 @@ class FeedPoller:
             new,
             updated,
             delay,
+            extra={"feed": feed.name, "http_status": http_status},
         )
         return PollResult(
             feed=feed.name,
@@ -697,6 +707,12 @@ class FeedPoller:
             "retriable" if retriable else "not retriable",
             state.consecutive_errors,
             delay,
+            extra={
+                "feed": feed.name,
+                "url": safe_url(state.url or feed.url),
+                "reason": reason,
+                "http_status": http_status,
+            },
         )
         return PollResult(
             feed=feed.name,
