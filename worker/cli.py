@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -219,6 +220,45 @@ async def _alerts(
                     else:
                         print(format_alert(msg.topic, orjson.loads(msg.value)))
                     sys.stdout.flush()
+    return 0
+
+
+# --- retag --------------------------------------------------------------------------------
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 date or time; UTC when it has no offset."""
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--since {value!r}: not an ISO 8601 date or time") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+async def _retag(settings: Settings, since: str | None, topic: str | None, dry_run: bool) -> int:
+    from worker import bootstrap
+    from worker.dedup import RedisSeenStore
+    from worker.retag import print_summary, retag
+
+    tagger, rules = bootstrap.load_tagging(settings)
+    if topic is not None and topic not in tagger.topics:
+        raise CliError(f"--topic {topic!r}: not a topic ({', '.join(tagger.topics)})")
+    redis = bootstrap.make_redis(settings)
+    store = RedisSeenStore(redis, settings.seen_ttl_days * 86400, settings.topic_prefix)
+    try:
+        summary = await retag(
+            settings,
+            tagger,
+            rules,
+            since=parse_since(since) if since else None,
+            only_topic=topic,
+            dry_run=dry_run,
+            progress=lambda m: print(m, file=sys.stderr, flush=True),
+            redis=None if dry_run else store,
+        )
+    finally:
+        await redis.aclose()
+    print_summary(summary, dry_run)
     return 0
 
 
@@ -614,6 +654,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser(
+        "retag",
+        help="retag the history on articles.enriched with the current taxonomy and model; "
+        "publish new revisions of what changed",
+    )
+    s.add_argument(
+        "--since",
+        default=None,
+        metavar="DATE",
+        help="only events published to articles.enriched at or after DATE (ISO 8601, e.g. "
+        "2026-12-01 or 2026-12-01T12:00Z; UTC when no offset)",
+    )
+    s.add_argument(
+        "--topic",
+        default=None,
+        metavar="ID",
+        help="only articles whose tag for this topic changes (taxonomy id)",
+    )
+    s.add_argument(
+        "--dry-run", action="store_true", help="count what would change; publish nothing"
+    )
+
     s = sub.add_parser("health", help="ask a running worker how it is (exit 1 unless ok)")
     s.add_argument(
         "--ready",
@@ -701,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
                     as_json=args.json,
                 )
             )
+        if args.cmd == "retag":
+            return asyncio.run(_retag(settings, args.since, args.topic, args.dry_run))
         if args.cmd == "poll":
             return asyncio.run(_poll(settings, args.feeds))
         if args.cmd == "feeds":

@@ -179,9 +179,14 @@ async def topic_reader(
     group_id: str | None = None,
     resume: bool = False,
     max_records: int = 200,
+    since_ms: int | None = None,
+    starts: dict[TopicPartition, int] | None = None,
+    ends: dict[TopicPartition, int] | None = None,
 ) -> AsyncIterator[TopicReader]:
     """A :class:`TopicReader` over ``topic``: from the beginning, or with ``resume`` (needs
-    ``group_id``) from the group's committed offsets."""
+    ``group_id``) from the group's committed offsets, or from the first message at or after
+    ``since_ms`` (broker timestamps, offsets-for-times), or between given ``starts`` and
+    ``ends`` (positions an earlier reader reported, to read the same range again)."""
     cons = AIOKafkaConsumer(
         group_id=group_id,
         enable_auto_commit=False,
@@ -197,8 +202,17 @@ async def topic_reader(
             parts = cons.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         firsts = await cons.beginning_offsets(tps) if tps else {}
-        ends = await cons.end_offsets(tps) if tps else {}
-        starts = dict(firsts)
+        if ends is None:
+            ends = await cons.end_offsets(tps) if tps else {}
+        if starts is not None:
+            starts = {tp: starts.get(tp, ends[tp]) for tp in tps}
+        else:
+            starts = dict(firsts)
+        if since_ms is not None and tps:
+            found = await cons.offsets_for_times({tp: since_ms for tp in tps})
+            for tp in tps:
+                hit = found.get(tp)
+                starts[tp] = hit.offset if hit is not None else ends[tp]
         if resume and group_id is not None:
             for tp in tps:
                 committed = await cons.committed(tp)
