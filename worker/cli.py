@@ -54,12 +54,17 @@ def _progress(i: int, n: int, label: str, status: str) -> None:
 
 
 async def _tag(paths: list[str], settings: Settings) -> int:
-    from worker.bootstrap import InlineExtractor, build_ports
+    from worker.bootstrap import InlineExtractor, build_ports, make_story_index
     from worker.dedup import MemorySeenStore
     from worker.pipeline import Enriched, Failed, Skipped, enrich
     from worker.sources.seeds import SeedError, read_seed
 
-    ports = build_ports(settings, seen=MemorySeenStore(), extractor=InlineExtractor())
+    ports = build_ports(
+        settings,
+        seen=MemorySeenStore(),
+        extractor=InlineExtractor(),
+        stories=make_story_index(settings),  # the files of one call cluster together
+    )
     failures = 0
     for p in paths:
         path = Path(p)
