@@ -225,10 +225,22 @@ def text_shingles(text: str) -> np.ndarray:
     return np.unique(h32)
 
 
+def body_of(title: str | None, text: str) -> str:
+    """The text without the headline when it opens with it (cleaned pages often repeat the
+    ``<h1>``): a copy under another headline is still the same text, and the lead is the
+    lead, not the title twice."""
+    if title:
+        head = text.lstrip()
+        t = title.strip()
+        if t and head[: len(t)].casefold() == t.casefold():
+            return head[len(t) :].lstrip()
+    return text
+
+
 def lead_terms(title: str | None, text: str) -> set[str]:
     """The story level's set: content-word stems of the title and the lead (stop words out,
     numbers in: "620 drones", "120 warheads" are what an event is told by)."""
-    lead = " ".join(text.split(None, LEAD_WORDS)[:LEAD_WORDS])
+    lead = " ".join(body_of(title, text).split(None, LEAD_WORDS)[:LEAD_WORDS])
     words = _WORD.findall(f"{title or ''} {lead}".casefold())
     return {
         stem(w)
@@ -264,7 +276,7 @@ class Sketch:
 def sketch(title: str | None, text: str) -> Sketch:
     terms = lead_terms(title, text)
     return Sketch(
-        text=minhash(text_shingles(text).tolist()),
+        text=minhash(text_shingles(body_of(title, text)).tolist()),
         lead=minhash(_term_hash(t) for t in terms),
         lead_terms=len(terms),
     )
