@@ -30,6 +30,7 @@ import hashlib
 import re
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -594,44 +595,46 @@ class _Doc:
 
 
 class MemoryStoryBackend:
-    """The port in one process (unit tests, ``tag``); the same semantics as Redis, the
-    window applied on every call."""
+    """The port in one process (unit tests, ``tag``, the benchmark); the same semantics as
+    Redis. The window is applied as Redis does it: expired articles leave in indexing order
+    (a queue), a bucket drops its expired members when it is read, a story or alert state
+    not written within the window is gone."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.docs: dict[str, _Doc] = {}
+        self._order: deque[tuple[float, str]] = deque()
         self.buckets: dict[str, dict[str, float]] = {}
         self.stories: dict[str, tuple[datetime, set[str], float]] = {}  # id -> first, members, t
         self.alerts: dict[tuple[str, str], tuple[AlertState, float]] = {}
 
-    def _expire(self, window_s: float) -> None:
+    def _expire(self, window_s: float) -> float:
         cut = self.clock() - window_s
-        for aid in [a for a, d in self.docs.items() if d.profile.seen_at < cut]:
-            del self.docs[aid]
-        for key in list(self.buckets):
-            members = {a: t for a, t in self.buckets[key].items() if t >= cut}
-            if members:
-                self.buckets[key] = members
-            else:
-                del self.buckets[key]
-        for sid in [s for s, v in self.stories.items() if v[2] < cut]:
-            del self.stories[sid]
-        for k in [k for k, v in self.alerts.items() if v[1] < cut]:
-            del self.alerts[k]
+        while self._order and self._order[0][0] < cut:
+            _, aid = self._order.popleft()
+            doc = self.docs.get(aid)
+            if doc is not None and doc.profile.seen_at < cut:
+                del self.docs[aid]
+        return cut
 
     async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[str]:
-        self._expire(window_s)
+        cut = self._expire(window_s)
         doc = self.docs.get(profile.article_id)
         if doc is not None:
             return list(doc.candidates)
         hits: dict[str, int] = {}
         for key in bands:
-            bucket = self.buckets.setdefault(key, {})
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = {}
+            elif any(t < cut for t in bucket.values()):
+                bucket = self.buckets[key] = {a: t for a, t in bucket.items() if t >= cut}
             for aid in bucket:
                 hits[aid] = hits.get(aid, 0) + 1
             bucket[profile.article_id] = profile.seen_at
         ranked = sorted(hits, key=lambda a: (-hits[a], a))[:CANDIDATE_CAP]
         self.docs[profile.article_id] = _Doc(profile, ranked)
+        self._order.append((profile.seen_at, profile.article_id))
         return ranked
 
     async def profiles(self, ids: list[str]) -> list[Profile]:
@@ -661,7 +664,9 @@ class MemoryStoryBackend:
             if story == article_id:
                 self.stories.setdefault(story, (_iso(doc.profile.seen_at), set(), now))
         story = doc.story
-        first, members, _ = self.stories.get(story, (_iso(now), set(), now))
+        first, members, last = self.stories.get(story, (_iso(now), set(), now))
+        if last < now - window_s:  # not written within the window: gone, as in Redis
+            first, members = _iso(now), set()
         members.add(article_id)
         self.stories[story] = (first, members, now)
         return Resolution(story, doc.duplicate_of, first, len(members))
@@ -673,8 +678,10 @@ class MemoryStoryBackend:
         decide: Callable[[AlertState | None], tuple[AlertDecision, AlertState | None]],
         window_s: float,
     ) -> AlertDecision:
-        self._expire(window_s)
+        cut = self._expire(window_s)
         held = self.alerts.get((story_id, topic))
+        if held is not None and held[1] < cut:
+            held = None
         decision, new = decide(held[0] if held else None)
         if new is not None:
             self.alerts[(story_id, topic)] = (new, self.clock())
