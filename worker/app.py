@@ -212,6 +212,7 @@ class Runtime:
             extractor=self.extractor,
             fetcher=self.fetcher,
             tagging=tagging,
+            stories=bootstrap.make_story_index(s, self.redis),
         )
         self.processor = Processor(
             ports,

@@ -173,6 +173,7 @@ def build_ports(
     extractor: Any = None,
     fetcher: Any = None,
     tagging: tuple[Any, Any] | None = None,
+    stories: Any = None,
 ) -> Ports:
     tagger, rules = tagging or load_tagging(settings)
     return Ports(
@@ -181,6 +182,26 @@ def build_ports(
         alert_rules=rules,
         seen=seen,
         fetcher=fetcher,
+        stories=stories,
+    )
+
+
+def make_story_index(settings: Settings, redis: Any = None) -> Any:
+    """The story index: in Redis (shared by the group) when given a client, else in memory
+    (the one-shot ``tag`` command)."""
+    from worker.stories import MemoryStoryBackend, StoryIndex
+
+    backend: Any
+    if redis is None:
+        backend = MemoryStoryBackend()
+    else:
+        from worker.storystore import RedisStoryBackend
+
+        backend = RedisStoryBackend(redis, settings.topic_prefix)
+    return StoryIndex(
+        backend,
+        window_s=settings.story_window_h * 3600,
+        update_min_s=settings.story_update_min_s,
     )
 
 

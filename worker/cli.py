@@ -56,12 +56,17 @@ def _progress(i: int, n: int, label: str, status: str) -> None:
 
 
 async def _tag(paths: list[str], settings: Settings) -> int:
-    from worker.bootstrap import InlineExtractor, build_ports
+    from worker.bootstrap import InlineExtractor, build_ports, make_story_index
     from worker.dedup import MemorySeenStore
     from worker.pipeline import Enriched, Failed, Skipped, enrich
     from worker.sources.seeds import SeedError, read_seed
 
-    ports = build_ports(settings, seen=MemorySeenStore(), extractor=InlineExtractor())
+    ports = build_ports(
+        settings,
+        seen=MemorySeenStore(),
+        extractor=InlineExtractor(),
+        stories=make_story_index(settings),  # the files of one call cluster together
+    )
     failures = 0
     for p in paths:
         path = Path(p)
@@ -173,6 +178,48 @@ def format_alert(topic: str, alert: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _added(alert: dict[str, Any]) -> str:
+    parts = [f"+{c}" for c in alert.get("new_countries") or []]
+    parts += [f"+{t}" for t in alert.get("new_topics") or []]
+    if alert.get("previous_score") is not None:
+        parts.append(f"score {alert['previous_score']:.2f}->{alert.get('score', 0):.2f}")
+    return ", ".join(parts) or "new"
+
+
+class StoryGroups:
+    """Prints alerts grouped by story: a story's first alert under a ``story`` line, its
+    updates indented beneath with what they add; alerts not gated by story as before."""
+
+    def __init__(self) -> None:
+        self.stories: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def format(self, topic: str, alert: dict[str, Any]) -> str:
+        story = alert.get("story_id")
+        kind = alert.get("kind") or "article"
+        if not story or kind == "article":
+            return format_alert(topic, alert)
+        key = (story, alert.get("topic", topic))
+        group = self.stories.get(key)
+        if group is None or kind == "first":
+            self.stories[key] = {"title": alert.get("title"), "updates": 0}
+            return f"story {story[:12]} ({alert.get('topic', topic)}):\n" + "\n".join(
+                "  " + line for line in format_alert(topic, alert).splitlines()
+            )
+        group["updates"] += 1
+        body = format_alert(topic, alert).splitlines()
+        first = f"  update {group['updates']} to story {story[:12]} ({_added(alert)}): " + body[0]
+        return "\n".join([first, *("    " + line for line in body[1:])])
+
+    def summary(self) -> str | None:
+        if not self.stories:
+            return None
+        rows = [
+            f"  {sid[:12]} {topic}: {g['title']!s} (first + {g['updates']} update(s))"
+            for (sid, topic), g in self.stories.items()
+        ]
+        return f"{len(self.stories)} story alert group(s):\n" + "\n".join(rows)
+
+
 async def _alerts(
     ids: list[str],
     settings: Settings,
@@ -205,6 +252,7 @@ async def _alerts(
             file=sys.stderr,
             flush=True,
         )
+    groups = StoryGroups()
     async with kafka_io.consumer(settings, names, from_beginning=from_beginning) as cons:
         while max_messages is None or seen < max_messages:
             if deadline and time.monotonic() > deadline:
@@ -218,8 +266,11 @@ async def _alerts(
                     if as_json:
                         sys.stdout.buffer.write(msg.value + b"\n")
                     else:
-                        print(format_alert(msg.topic, orjson.loads(msg.value)))
+                        print(groups.format(msg.topic, orjson.loads(msg.value)))
                     sys.stdout.flush()
+    summary = groups.summary()
+    if summary and not as_json:
+        print(summary, file=sys.stderr)
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SourceKind = Literal["seed", "feed", "file"]
 TextOrigin = Literal["page", "feed", "file", "record"]
@@ -88,6 +88,15 @@ class TopicTag(_Model):
     evidence: list[Evidence]
 
 
+class StoryRef(_Model):
+    """The story an article belongs to (the same event told by several articles)."""
+
+    id: str = Field(description="the story id: the article id of the story's first article")
+    size: int = Field(ge=1, description="articles in the story so far, this one included")
+    first_seen: AwareDatetime = Field(description="when the story's first article was seen")
+    opened: bool = Field(description="true when this article opened the story")
+
+
 class EnrichedEvent(_Model):
     """On ``articles.enriched``: every accepted article, full event."""
 
@@ -113,6 +122,14 @@ class EnrichedEvent(_Model):
         default=None,
         description="version of the learned topic model beside the rules (null: rules only)",
     )
+    story: StoryRef | None = Field(
+        default=None,
+        description="the story of this article (null when the story store was unavailable)",
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        description="the article id of the first copy, when this text is a republished copy",
+    )
 
 
 class AlertEvent(_Model):
@@ -133,6 +150,22 @@ class AlertEvent(_Model):
     taxonomy_version: str
     model_version: str | None = Field(
         default=None, description="version of the learned topic model (null: rules only)"
+    )
+    kind: Literal["first", "update", "article"] = Field(
+        default="article",
+        description="first: the story's first alert on this topic; update: a later article of "
+        "the story that adds a country, a topic or a higher score; article: the topic's rule "
+        "is not per story, every article alerts",
+    )
+    story_id: str | None = Field(default=None, description="the article's story")
+    new_countries: list[str] = Field(
+        default_factory=list, description="update: the countries the story had not named"
+    )
+    new_topics: list[str] = Field(
+        default_factory=list, description="update: the topics the story had not carried"
+    )
+    previous_score: float | None = Field(
+        default=None, description="update for a higher score: the score alerted before"
     )
 
 

@@ -28,9 +28,11 @@ from worker.events import (
     DeadLetter,
     EnrichedEvent,
     RawRecord,
+    StoryRef,
     TextOrigin,
     utcnow,
 )
+from worker.stories import AlertDecision, Assignment, StoryIndex
 from worker.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class TaggerPort(Protocol):
 class AlertRulesPort(Protocol):
     def alerting(self, result: Any) -> list[Any]: ...
 
+    def per_story(self, topic: str) -> bool: ...
+
 
 class Observer(Protocol):
     """Where stage timings and page fetches are counted (:class:`worker.metrics.Metrics`)."""
@@ -102,6 +106,7 @@ def _timed(observer: Observer | None, stage: str) -> Iterator[None]:
 class Enriched:
     event: EnrichedEvent
     alerts: list[AlertEvent]
+    held: int = 0  # alerts not sent: a republished copy, or a story update adding nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,7 @@ class Ports:
     alert_rules: AlertRulesPort
     seen: SeenStore
     fetcher: PageFetcher | None = None
+    stories: StoryIndex | None = None
 
 
 class NoContent(Exception):
@@ -287,6 +293,8 @@ async def enrich(
     except Exception as exc:  # noqa: BLE001 - a tagger bug must not lose the record
         return Failed("tag", exc, retriable=False)
 
+    topic_ids = [t.id for t in result.topics]
+    story = await _story(ports, aid, title, doc.text, result.countries, topic_ids, published_at)
     event = EnrichedEvent(
         id=aid,
         url=url,
@@ -306,26 +314,104 @@ async def enrich(
         pipeline_version=PIPELINE_VERSION,
         taxonomy_version=ports.tagger.taxonomy_version,
         model_version=ports.tagger.model_version,
+        story=(
+            StoryRef(
+                id=story.story_id,
+                size=story.size,
+                first_seen=story.first_seen,
+                opened=story.opened,
+            )
+            if story is not None
+            else None
+        ),
+        duplicate_of=story.duplicate_of if story is not None else None,
     )
-    alerts = [
-        AlertEvent(
-            article_id=aid,
-            topic=t.id,
-            label=t.label,
-            score=t.score,
-            title=title,
-            url=url,
-            published_at=published_at,
-            source=raw.source,
-            countries=event.countries,
-            evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
-            revision=revision,
-            taxonomy_version=event.taxonomy_version,
-            model_version=event.model_version,
+    if event.duplicate_of is not None:  # a republished copy never alerts
+        return Enriched(event, [], held=len(alerting))
+    alerts = []
+    held = 0
+    for t in alerting:
+        decision = await _gate(ports, story, t, event)
+        if decision is not None and decision.kind is None:
+            held += 1
+            log.info(
+                "no %s alert for %s: story %s %s",
+                t.id,
+                aid,
+                story.story_id if story else None,
+                decision.reason,
+            )
+            continue
+        alerts.append(
+            AlertEvent(
+                article_id=aid,
+                topic=t.id,
+                label=t.label,
+                score=t.score,
+                title=title,
+                url=url,
+                published_at=published_at,
+                source=raw.source,
+                countries=event.countries,
+                evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
+                revision=revision,
+                taxonomy_version=event.taxonomy_version,
+                model_version=event.model_version,
+                kind=_alert_kind(ports, t.id, decision),
+                story_id=story.story_id if story is not None else None,
+                new_countries=list(decision.new_countries) if decision else [],
+                new_topics=list(decision.new_topics) if decision else [],
+                previous_score=decision.previous_score if decision else None,
+            )
         )
-        for t in alerting
-    ]
-    return Enriched(event, alerts)
+    return Enriched(event, alerts, held=held)
+
+
+async def _story(
+    ports: Ports,
+    aid: str,
+    title: str | None,
+    text: str,
+    countries: list[str],
+    topics: list[str],
+    published_at: datetime | None,
+) -> Assignment | None:
+    """The article's story and duplicate status; None without a story store or while it is
+    unavailable (the event goes out without a story: a duplicate page beats a loss)."""
+    if ports.stories is None:
+        return None
+    try:
+        return await ports.stories.assign(aid, title, text, countries, topics, published_at)
+    except Exception as exc:  # noqa: BLE001 - stories are best effort, like dedup
+        log.warning("story store unavailable, publishing %s without a story: %s", aid, exc)
+        return None
+
+
+async def _gate(
+    ports: Ports, story: Assignment | None, tag: Any, event: EnrichedEvent
+) -> AlertDecision | None:
+    """For a per-story topic: first, update or nothing. None: the topic alerts per article,
+    or the story is unknown (then the alert goes out as the story's first)."""
+    if story is None or ports.stories is None or not ports.alert_rules.per_story(tag.id):
+        return None
+    try:
+        return await ports.stories.gate_alert(
+            story.story_id,
+            tag.id,
+            by=f"{event.id}:{event.revision}",
+            countries=event.countries,
+            topics=[t.id for t in event.topics],
+            score=tag.score,
+        )
+    except Exception as exc:  # noqa: BLE001 - an alert too many beats a lost one
+        log.warning("story alert state unavailable, alerting %s as first: %s", event.id, exc)
+        return None
+
+
+def _alert_kind(ports: Ports, topic: str, decision: AlertDecision | None) -> Any:
+    if decision is not None and decision.kind is not None:
+        return decision.kind
+    return "first" if ports.alert_rules.per_story(topic) else "article"
 
 
 def dead_letter(raw: RawRecord | dict[str, Any], failure: Failed, attempts: int) -> DeadLetter:
@@ -348,6 +434,8 @@ class Stats:
     received: int = 0
     enriched: int = 0
     alerts: int = 0
+    alerts_held: int = 0
+    duplicates_of: int = 0
     retries: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
@@ -361,6 +449,8 @@ class Stats:
             "in_flight": self.received - handled,
             "enriched": self.enriched,
             "alerts": self.alerts,
+            "alerts_held": self.alerts_held,
+            "duplicates_of": self.duplicates_of,
             "retries": self.retries,
             "skipped": dict(self.skipped),
             "dead_letters": dict(self.dead_letters),
@@ -465,6 +555,8 @@ class Processor:
             )
         self.stats.enriched += 1
         self.stats.alerts += len(outcome.alerts)
+        self.stats.alerts_held += outcome.held
+        self.stats.duplicates_of += event.duplicate_of is not None
         if self.metrics is not None:
             self.metrics.enriched.inc()
             for a in outcome.alerts:
@@ -472,11 +564,13 @@ class Processor:
             age = (utcnow() - raw.received_at).total_seconds()
             self.metrics.raw_to_enriched.observe(max(0.0, age))
         log.info(
-            "enriched %s topics=%s countries=%s alerts=%d title=%r",
+            "enriched %s topics=%s countries=%s alerts=%s story=%s duplicate_of=%s title=%r",
             event.id,
             [t.id for t in event.topics],
             event.countries,
-            len(outcome.alerts),
+            [f"{a.topic}:{a.kind}" for a in outcome.alerts],
+            event.story.id if event.story else None,
+            event.duplicate_of,
             event.title,
             extra={"record_id": raw.record_id, "article_id": event.id},
         )

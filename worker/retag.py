@@ -5,7 +5,8 @@ of their day. ``retag`` reads the history (from the beginning, or from ``--since
 broker's offsets-for-times), tags each article's stored title and text with the current
 tagger, and publishes a **new revision** of every article whose topics or countries changed
 (same article id and key, ``revision`` + 1, the current ``taxonomy_version`` and
-``model_version``), plus the alerts that newly apply under the current alert rules. Only the
+``model_version``; its story as it was), plus the alerts that newly apply under the current
+alert rules (``kind: article``; never for a republished copy). Only the
 latest revision of each article counts, so a second run finds everything current and
 publishes nothing (idempotent). Scores or evidence that move without changing the topic set
 do not make a revision.
@@ -27,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from worker.events import AlertEvent, EnrichedEvent
+from worker.events import SCHEMA_VERSION, AlertEvent, EnrichedEvent
 from worker.settings import Settings
 
 
@@ -85,6 +86,7 @@ def revise(
     revision = event.revision + 1
     revised = event.model_copy(
         update={
+            "schema_version": SCHEMA_VERSION,
             "topics": list(result.topics),
             "countries": list(result.countries),
             "revision": revision,
@@ -112,9 +114,11 @@ def revise(
             revision=revision,
             taxonomy_version=tagger.taxonomy_version,
             model_version=tagger.model_version,
+            story_id=event.story.id if event.story is not None else None,
         )
         for t in rules.alerting(result)
         if t.id not in alerted_before and (only_topic is None or t.id == only_topic)
+        if event.duplicate_of is None  # a republished copy never alerts
     ]
     return Revision(revised, alerts, new - old, old - new, countries_changed)
 

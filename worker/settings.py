@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, description="tries for a retriable failure")
     retry_backoff_s: float = Field(default=0.5, ge=0)
     seen_ttl_days: int = Field(default=90, ge=1)
+    story_window_h: float = Field(
+        default=72.0,
+        gt=0,
+        description="how long an article can start or join a story, and how long the story "
+        "state stays in Redis after the story's last article",
+    )
+    story_update_min_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="at most one update alert per story and topic in this many seconds",
+    )
     probe_interval_s: float = Field(
         default=2.0, gt=0, description="how often /health and /ready re-check Kafka and Redis"
     )

@@ -98,7 +98,7 @@ def test_seed_enriched_event_field_by_field(spine):
             field_text = ev["text"] if e["field"] == "text" else ev["title"]
             assert field_text[e["start"] : e["end"]] == e["term"]
             assert e["term"] in e["sentence"]
-    assert ev["schema_version"] == 1 and ev["taxonomy_version"] and ev["pipeline_version"]
+    assert ev["schema_version"] == 2 and ev["taxonomy_version"] and ev["pipeline_version"]
     model = json.loads((ROOT / "configs" / "topic-model.json").read_bytes())
     assert ev["model_version"] == model["version"]  # the worker loaded the learned model
     assert ev["text_origin"] == "file" and ev["revision"] == 1

@@ -12,6 +12,7 @@ from worker import topics
 from worker.clean import CleanDoc, EmptyContent
 from worker.dedup import MemorySeenStore
 from worker.events import (
+    SCHEMA_VERSION,
     AlertEvent,
     DeadLetter,
     EnrichedEvent,
@@ -76,6 +77,9 @@ class FakeTagger:
 class AllRules:
     def alerting(self, result):
         return list(result.topics)
+
+    def per_story(self, topic):
+        return False
 
 
 class FakeFetcher:
@@ -314,7 +318,7 @@ def test_event_models_roundtrip_and_reject_unknown_fields():
         taxonomy_version="1",
     )
     back = EnrichedEvent.from_json(ev.to_json())
-    assert back == ev and back.schema_version == 1
+    assert back == ev and back.schema_version == SCHEMA_VERSION == 2
     data = orjson.loads(ev.to_json())
     data["surprise"] = 1
     with pytest.raises(ValueError):

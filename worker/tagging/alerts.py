@@ -10,9 +10,16 @@
         min_score: 0.5               # default: the topic's tagging threshold
         require_countries_any: [RU, US, CN]
         require_terms_any: ["New START", "nuclear"]   # case-insensitive, in the evidence terms
+        per_story: true              # one alert per story, then updates (default: false)
 
 Every topic of the taxonomy alerts at its threshold unless the file says otherwise. An
 unknown topic id, country code or key is an error at load time.
+
+``per_story``: the first article of a story that passes the rule alerts (``kind: first``);
+a later article of the same story alerts only as an ``update`` when it adds a country, a
+topic or a higher score, at most one per ``WORKER_STORY_UPDATE_MIN_S`` (see
+:mod:`worker.stories`). Without it every article that passes alerts (``kind: article``).
+A republished copy (``duplicate_of``) never alerts.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class _RuleModel(BaseModel):
     min_score: float | None = Field(None, ge=0.0, le=1.0)
     require_countries_any: list[str] = Field(default_factory=list)
     require_terms_any: list[str] = Field(default_factory=list)
+    per_story: bool | None = None
     note: str | None = None
 
     @field_validator("require_countries_any")
@@ -53,6 +61,7 @@ class _DefaultsModel(BaseModel):
 
     alert: bool = True
     min_score: float | None = Field(None, ge=0.0, le=1.0)
+    per_story: bool = False
 
 
 class _FileModel(BaseModel):
@@ -75,6 +84,7 @@ class AlertRule:
     min_score: float
     require_countries_any: frozenset[str]
     require_terms_any: tuple[str, ...]  # lower-cased
+    per_story: bool = False
 
     def passes(self, tag: TopicTag, countries: list[str]) -> bool:
         if not self.alert or tag.score + 1e-9 < self.min_score:
@@ -145,6 +155,7 @@ class AlertRules:
                     else info.threshold,
                     frozenset(),
                     (),
+                    model.defaults.per_story,
                 )
             else:
                 rules[tid] = AlertRule(
@@ -153,8 +164,14 @@ class AlertRules:
                     r.min_score if r.min_score is not None else info.threshold,
                     frozenset(r.require_countries_any),
                     tuple(t.lower() for t in r.require_terms_any),
+                    r.per_story if r.per_story is not None else model.defaults.per_story,
                 )
         return cls(rules, model.version)
+
+    def per_story(self, topic: str) -> bool:
+        """Whether ``topic`` alerts once per story (then updates) instead of per article."""
+        rule = self.rules.get(topic)
+        return rule is not None and rule.per_story
 
     def alerting(self, result: TagResult) -> list[TopicTag]:
         """The topics of ``result`` that pass their alert rule, in the result's order."""
