@@ -43,21 +43,31 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
             "tp": tp, "fp": fp, "fn": fn}  # fmt: skip
 
 
+class _Clock:
+    """The index's clock, set to the items' own time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def predict(pairs: list[dict[str, Any]], tagger: Any) -> list[tuple[bool, bool]]:
     from worker.stories import MemoryStoryBackend, StoryIndex
 
     out = []
     for pr in pairs:
         # the index's clock is the items' own time: it judges the window as it would have
-        clock = [0.0]
-        index = StoryIndex(MemoryStoryBackend(clock=lambda: clock[0]))
+        clock = _Clock()
+        index = StoryIndex(MemoryStoryBackend(clock=clock))
         story_a = None
         first = min(filter(None, (_when(pr[s].get("time")) for s in "ab")), default=None)
         for side in ("a", "b"):
             it = pr[side]
             title, text = it.get("title"), it.get("text") or it.get("title") or ""
             published = _when(it.get("time")) or first
-            clock[0] = max(clock[0], published.timestamp() if published else 0.0)
+            clock.now = max(clock.now, published.timestamp() if published else 0.0)
             res = tagger.tag(title, text, published)
             got = await index.assign(
                 it["id"],
@@ -66,7 +76,7 @@ async def predict(pairs: list[dict[str, Any]], tagger: Any) -> list[tuple[bool, 
                 list(res.countries),
                 [t.id for t in res.topics],
                 published,
-                now=clock[0],
+                now=clock.now,
             )
             if side == "a":
                 story_a = got.story_id
