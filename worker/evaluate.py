@@ -242,12 +242,14 @@ def cross_validate_records(
     k: int = 5,
     progress: Any = None,
     alerts_file: Path | None = None,
+    extra: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Grouped k-fold CV on labelled records (see :mod:`worker.tagging.train`): each fold's
     items are tagged by the service's own tagger with a model trained (and thresholded) on the
     other folds. Returns the out-of-fold outputs of rules + model and metrics for "rules",
     "model", "combined", plus "alerts": per alert topic, how many items alerted and how many of
-    them carry the topic in gold, for the rules alone and for rules + model."""
+    them carry the topic in gold, for the rules alone and for rules + model. ``extra``: rows of
+    training-only items (see ``train.EXTRA_NAME``), added to every fold's training set."""
     from worker.tagging import AlertRules
     from worker.tagging.train import as_model, cv_folds, prepare
 
@@ -257,7 +259,8 @@ def cross_validate_records(
     rows = [{**(r.raw or {}), "id": r.id, "title": r.title, "text": r.text} for r in labelled]
     topics = list(tagger.topics)
     examples = prepare(rows, tagger)
-    folds = cv_folds(examples, topics, k=k, progress=progress)
+    extra_ex = prepare(list(extra), tagger)
+    folds = cv_folds(examples, topics, k=k, progress=progress, extra=extra_ex)
     rules = AlertRules.from_file(alerts_file or DEFAULT_CONFIG_DIR / "alerts.yaml", tagger)
     outs: dict[str, list[dict[str, Any]]] = {
         n: [{}] * len(labelled) for n in ("rules", "model", "combined")
@@ -401,6 +404,13 @@ def _parser() -> argparse.ArgumentParser:
         help="grouped K-fold cross-validation on a labelled corpus (trains K models)",
     )
     p.add_argument(
+        "--train-extra",
+        default="auto",
+        metavar="FILE",
+        help="with --cv: training-only labelled items added to every fold ('auto': "
+        "silver.jsonl beside FILE if present, as `train` does; 'none': without)",
+    )
+    p.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -425,8 +435,20 @@ def main(
         if not records:
             raise EvalInputError(f"{args.file}: no records")
         if args.cv:
+            from worker.tagging.train import read_corpus, resolve_extra
+
+            extra_path = resolve_extra(args.train_extra, args.file)
+            if extra_path is not None and not extra_path.is_file():
+                raise EvalInputError(f"{extra_path}: no such file")
+            extra = read_corpus(extra_path) if extra_path is not None else []
+            if extra_path is not None:
+                print(f"training folds also get {len(extra)} items of {extra_path}", file=err)
             outputs, results = cross_validate_records(
-                records, tagger, args.cv, progress=lambda m: print(m, file=err, flush=True)
+                records,
+                tagger,
+                args.cv,
+                progress=lambda m: print(m, file=err, flush=True),
+                extra=extra,
             )
             records = [r for r in records if r.topics is not None]
         else:

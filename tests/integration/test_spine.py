@@ -14,6 +14,7 @@ import pytest
 
 from worker.events import AlertEvent, DeadLetter, EnrichedEvent
 from worker.sources.seeds import list_seed_files
+from worker.tagging.train import MODEL_SERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "000_f06541f7bef2d985.txt"
@@ -348,7 +349,7 @@ def test_metrics_count_what_a_replay_sent(spine, pages, tmp_path):
     assert m['diplomacy_dependency_up{dependency="kafka"}'] == 1
     assert m["diplomacy_partitions_assigned"] >= 1
     build = [k for k in m if k.startswith("diplomacy_build_info{")]
-    assert len(build) == 1 and 'model_version="1.0+' in build[0]
+    assert len(build) == 1 and f'model_version="{MODEL_SERIES}+' in build[0]
 
     # per-stage timings: each record counted in each stage it reached
     def stage(name: str) -> float:

@@ -112,3 +112,61 @@ def test_provenance_is_kept() -> None:
     assert sampling["parts"] and all(p["strata"] for p in sampling["parts"])
     assert (RECORD / "annotator-prompt.txt").is_file()
     assert (RECORD / "adjudicator-prompt.txt").is_file()
+
+
+# ----------------------------------------------------------------------- the silver set
+
+SILVER = CORPUS_DIR / "silver.jsonl"
+SILVER_RECORD = CORPUS_DIR / "annotation-silver"
+
+
+@pytest.fixture(scope="module")
+def silver() -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(x) for x in SILVER.read_text(encoding="utf-8").splitlines() if x]
+
+
+def test_silver_items_are_training_only_and_apart(silver: list[dict], rows: list[dict]) -> None:  # type: ignore[type-arg]
+    """The one-annotator items never repeat a corpus item or an evaluation item."""
+    assert len(silver) >= 3000
+    corpus_ids = {r["id"] for r in rows}
+    corpus_titles = {norm_title(r["title"]) for r in rows if r["title"]}
+    assert not corpus_ids & {s["id"] for s in silver}
+    assert not corpus_titles & {norm_title(s["title"]) for s in silver if s["title"]}
+    protected = []
+    for path in (
+        ROOT / "tests/data/diplomacy-dev.jsonl",
+        ROOT / "tests/data/heldout/feeds-heldout.jsonl",
+    ):
+        protected += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+    titles = {norm_title(p["title"]) for p in protected if p.get("title")}
+    for s in silver:
+        assert s["labels"].startswith("single:"), s["id"]
+        assert set(s["topics"]) <= set(TOPICS), s["id"]
+        if s["title"]:
+            assert norm_title(s["title"]) not in titles, s["id"]
+
+
+def test_silver_labels_are_the_annotators_and_measured_on_gold(
+    silver: list[dict], tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    """Recompute the silver set from the raw labels kept in annotation-silver/: every label is
+    its annotator's, and on the hidden control items the annotators agree with the corpus's
+    adjudicated labels as the README says."""
+    from worker.corpus.merge import cmd_silver
+
+    out = tmp_path / "silver.jsonl"
+    assert cmd_silver(SILVER_RECORD, CORPUS, out, None) == 0
+    again = {r["id"]: r for r in (json.loads(x) for x in out.read_text("utf-8").splitlines())}
+    assert set(again) == {s["id"] for s in silver}
+    for s in silver:
+        a = again[s["id"]]
+        assert (a["topics"], a["countries"], a["labels"]) == (
+            s["topics"],
+            s["countries"],
+            s["labels"],
+        ), s["id"]
+    report = json.loads((tmp_path / "silver.json").read_text("utf-8"))
+    kept = json.loads((CORPUS_DIR / "silver.json").read_text("utf-8"))
+    assert report["control_vs_gold"] == kept["control_vs_gold"]
+    assert report["control_vs_gold"]["items"] >= 500
+    assert report["control_vs_gold"]["topics_micro_f1"] >= 0.9

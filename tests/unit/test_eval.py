@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from worker.evaluate import compute_metrics, evaluate_file, main, parse_date
+from worker.tagging.train import MODEL_SERIES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
@@ -95,7 +96,7 @@ def test_cli_output_format(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [sorted(x) for x in lines] == [["countries", "id", "topics"]] * 2
     assert "sanctions" in lines[0]["topics"] and lines[1]["topics"] == []
-    assert "model 1.0+" in err.getvalue()
+    assert f"model {MODEL_SERIES}+" in err.getvalue()
 
 
 def test_cli_options_in_any_order_and_own_help(tmp_path: Path) -> None:

@@ -15,6 +15,13 @@ whose two annotations are in (and prints agreement so far); ``python -m worker.c
 final --run DIR --out FILE`` writes the labelled corpus (agreed labels, adjudicated where the
 annotators differed) and ``agreement.json`` beside it. Both refuse malformed annotations
 (unknown topic id, bad country code, a missing or repeated item) with the file and item.
+
+``python -m worker.corpus.merge silver --run DIR --corpus FILE --out FILE`` merges a run
+labelled by ONE annotator per batch (``plan.json``: ``[{"annotator", "batches", "control"}]``)
+into training-only items: each annotator's run also holds a control batch of corpus items,
+unknown to them as such, and their agreement with the corpus's adjudicated labels there is
+the measure of the silver labels (``silver.json`` beside the output). Story groups are
+mapped onto the corpus's, so that cross-validation keeps a story out of the training folds.
 """
 
 from __future__ import annotations
@@ -326,6 +333,110 @@ def cmd_record(run: Run, dest: Path) -> int:
     return 0
 
 
+def cmd_silver(root: Path, corpus_path: Path, out: Path, record: Path | None) -> int:
+    import shutil
+
+    plan: list[dict[str, Any]] = json.loads((root / "plan.json").read_text(encoding="utf-8"))
+    corpus = {r["id"]: r for r in _read_jsonl(corpus_path)}
+    # the working run has the drawn items and batch files; the record kept with the corpus
+    # has the silver file itself (groups already mapped) and the batches' item ids
+    listing = root / "batches.json"
+    kept_batches: dict[str, list[str]] | None = (
+        json.loads(listing.read_text(encoding="utf-8")) if listing.is_file() else None
+    )
+    corpus_group_of_run_group: dict[str, str] = {}
+    if (root / "items.jsonl").is_file():
+        items = {r["id"]: r for r in _read_jsonl(root / "items.jsonl")}
+        # a silver item's story group: the corpus group of any corpus item in its run group
+        for rid, it in items.items():
+            if rid in corpus:
+                g = corpus_group_of_run_group.get(it["group"])
+                cg = corpus[rid]["group"]
+                corpus_group_of_run_group[it["group"]] = min(g, cg) if g else cg
+    else:
+        items = {r["id"]: r for r in _read_jsonl(root.parent / out.name)}
+    rows = []
+    control: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    assignment: dict[str, str] = {}
+    for run in plan:
+        name = run["annotator"]
+        for batch_path in run["batches"]:
+            batch = Path(batch_path).stem
+            ids = (
+                kept_batches[batch]
+                if kept_batches is not None
+                else [r["id"] for r in _read_jsonl(Path(batch_path))]
+            )
+            labels = read_labels(root / "ann" / name / f"{batch}.jsonl", ids)
+            assignment[batch] = name
+            if Path(batch_path).name == run["control"]:
+                control[name] = [(labels[i], corpus[i]) for i in ids]
+                continue
+            for rid in ids:
+                it = items[rid]
+                if rid in corpus:
+                    raise AnnotationError(f"{batch}: {rid} is a corpus item")
+                rows.append(
+                    {
+                        "id": rid,
+                        "source": it["source"],
+                        "shape": it["shape"],
+                        "date": it["date"],
+                        "title": it["title"],
+                        "text": it["text"],
+                        "topics": labels[rid]["topics"],
+                        "countries": labels[rid]["countries"],
+                        "group": corpus_group_of_run_group.get(it["group"], it["group"]),
+                        "stratum": it["stratum"],
+                        "labels": f"single:{name}",
+                        "meta": it["meta"],
+                    }
+                )
+    rows.sort(key=lambda r: r["id"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    pairs = [p for ps in control.values() for p in ps]
+    cv = agreement(pairs)
+    report: dict[str, Any] = {
+        "items": len(rows),
+        "shapes": dict(Counter(r["shape"] for r in rows)),
+        "positives": {t: sum(t in r["topics"] for r in rows) for t in TOPICS},
+        "no_topic": sum(not r["topics"] for r in rows),
+        "linked_to_corpus_stories": sum(
+            r["group"] in corpus_group_of_run_group.values() for r in rows
+        ),
+        "control_vs_gold": cv,
+        "control_vs_gold_by_annotator": {
+            name: {k: v for k, v in agreement(ps).items() if k != "per_topic"}
+            for name, ps in sorted(control.items())
+        },
+        "assignment": assignment,
+    }
+    (out.parent / (out.stem + ".json")).write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
+    if record is not None:
+        record.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / "plan.json", record / "plan.json")
+        batches = {
+            Path(b).stem: [r["id"] for r in _read_jsonl(Path(b))]
+            for run in plan
+            for b in run["batches"]
+        }
+        (record / "batches.json").write_text(json.dumps(batches, indent=1) + "\n", "utf-8")
+        shutil.copytree(root / "ann", record / "ann", dirs_exist_ok=True)
+        shutil.copy2(root / "annotator-prompt.txt", record / "annotator-prompt.txt")
+        shutil.copy2(root / "sampling.json", record / "sampling.json")
+    print(
+        f"{len(rows)} silver items -> {out}; on {cv['items']} control items the single "
+        f"annotators agree with gold at topics micro-F1 {cv['topics_micro_f1']}, "
+        f"countries {cv['countries_micro_f1']}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m worker.corpus.merge", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -340,8 +451,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also copy the run's raw labels and batches here (provenance)",
     )
+    sv = sub.add_parser("silver", help="merge a one-annotator run into training-only items")
+    sv.add_argument("--run", type=Path, required=True)
+    sv.add_argument("--corpus", type=Path, required=True)
+    sv.add_argument("--out", type=Path, required=True)
+    sv.add_argument("--record", type=Path, default=None, help="copy the raw labels here")
     args = p.parse_args(argv)
     try:
+        if args.cmd == "silver":
+            return cmd_silver(args.run, args.corpus, args.out, args.record)
         run = Run(args.run)
         if args.cmd == "disagreements":
             return cmd_disagreements(run)

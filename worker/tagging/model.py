@@ -164,7 +164,8 @@ _STEMMER = snowballstemmer.stemmer("english")
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """The word's Snowball (Porter 2) stem: "sanctioned", "sanctions" -> "sanction"."""
+    """The word's Snowball (Porter 2) stem: "sanctioned", "sanctions" -> "sanction".
+    Memoised: the pure-Python stemmer is the model's costliest step, and news repeats words."""
     return str(_STEMMER.stemWord(word))
 
 
@@ -344,7 +345,23 @@ class TopicModel:
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
             return {}, []
-        z = self.window_logits(window.tokens, inside)
+        # one pass over the window: the names score it, their places give the evidence
+        feats = features_of(window.tokens, inside)
+        get = self.index.get
+        idx: list[int] = []
+        where: list[Span | None] = []
+        seen: set[int] = set()
+        names: set[str] = set()
+        for f, span in feats:
+            names.add(f)
+            j = get(f)
+            if j is not None and j not in seen:
+                seen.add(j)
+                idx.append(j)
+                where.append(span)
+        z = self.bias.copy()
+        if idx:
+            z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
         thresholds = self.long_thresholds if lead else self.thresholds
         plist = probs.tolist()
@@ -360,16 +377,6 @@ class TopicModel:
         ]
         if not found:
             return scores, []
-        # where each feature stands: only now, for the evidence of the topics found
-        idx: list[int] = []
-        where: list[Span | None] = []
-        seen: set[int] = set()
-        for f, span in features_of(window.tokens, inside):
-            j = self.index.get(f)
-            if j is not None and j not in seen:
-                seen.add(j)
-                idx.append(j)
-                where.append(span)
         return scores, [
             ModelHit(self.topics[ti], plist[ti], self._evidence(idx, where, ti), -1) for ti in found
         ]

@@ -38,12 +38,16 @@ from worker.tagging.model import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = ROOT / "tests" / "data" / "corpus" / "corpus.jsonl"
+EXTRA_NAME = "silver.jsonl"
+"""Beside the corpus: training-only items labelled by one annotator each. They join every
+training fold (less those of the test fold's stories) and are never scored."""
+EXTRA_WEIGHT = 1.0
 DEFAULT_OUT = ROOT / "configs" / "topic-model.json"
-MODEL_SERIES = "1.0"
+MODEL_SERIES = "1.1"
 """Bumped by hand when the features or the training method change; the model's version is
 this plus a digest of its weights."""
 
-DEFAULT_C = 32.0
+DEFAULT_C = 64.0
 MIN_DF = 2
 THRESHOLD_GRID = tuple(round(0.20 + 0.025 * i, 3) for i in range(29))  # 0.20 .. 0.90
 
@@ -126,6 +130,7 @@ def fit(
     topics: Sequence[str],
     c: float = DEFAULT_C,
     class_weight: Any = None,
+    weights: Sequence[float] | None = None,
 ) -> Fitted:
     from sklearn.linear_model import LogisticRegression
 
@@ -149,7 +154,7 @@ def fit(
         clf = LogisticRegression(
             C=c, solver="liblinear", max_iter=1000, random_state=0, class_weight=class_weight
         )
-        clf.fit(x, y)
+        clf.fit(x, y, sample_weight=None if weights is None else np.asarray(weights))
         w[:, ti] = clf.coef_[0]
         b[ti] = clf.intercept_[0]
     return Fitted(vocab, w, b)
@@ -206,14 +211,43 @@ def choose_thresholds(
     return out
 
 
-def oof_probs(examples: Sequence[Example], topics: Sequence[str], k: int, c: float) -> np.ndarray:
+def with_extra(
+    train: Sequence[Example], extra: Sequence[Example], held_out: Sequence[Example]
+) -> tuple[list[Example], list[float] | None]:
+    """The training items plus the extra ones that share no story with the held-out items,
+    and their sample weights (None without extra items)."""
+    if not extra:
+        return list(train), None
+    groups = {ex.group for ex in held_out}
+    add = [ex for ex in extra if ex.group not in groups]
+    return [*train, *add], [1.0] * len(train) + [EXTRA_WEIGHT] * len(add)
+
+
+def fit_with(
+    train: Sequence[Example],
+    extra: Sequence[Example],
+    held_out: Sequence[Example],
+    topics: Sequence[str],
+    c: float,
+) -> Fitted:
+    items, weights = with_extra(train, extra, held_out)
+    return fit(items, topics, c, weights=weights)
+
+
+def oof_probs(
+    examples: Sequence[Example],
+    topics: Sequence[str],
+    k: int,
+    c: float,
+    extra: Sequence[Example] = (),
+) -> np.ndarray:
     folds = group_folds([ex.group for ex in examples], k)
     probs = np.zeros((len(examples), len(topics)))
     for f in range(k):
         train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
         test_idx = [i for i, g in enumerate(folds) if g == f]
-        fitted = fit(train, topics, c)
-        probs[test_idx] = predict(fitted, [examples[i] for i in test_idx])
+        test = [examples[i] for i in test_idx]
+        probs[test_idx] = predict(fit_with(train, extra, test, topics, c), test)
     return probs
 
 
@@ -233,29 +267,34 @@ def cv_folds(
     c: float = DEFAULT_C,
     inner: int = 3,
     progress: Callable[[str], None] | None = None,
+    extra: Sequence[Example] = (),
 ) -> list[Fold]:
     """Grouped k-fold: each fold's model and thresholds see only the other folds (thresholds
-    by an inner grouped CV on them), so every figure is on items never trained or tuned on."""
+    by an inner grouped CV on them), so every figure is on items never trained or tuned on.
+    ``extra`` items join every training set, less those of the test fold's stories."""
     folds = group_folds([ex.group for ex in examples], k)
     out = []
     for f in range(k):
         t0 = time.monotonic()
         train = [ex for ex, g in zip(examples, folds, strict=True) if g != f]
         test_idx = [i for i, g in enumerate(folds) if g == f]
-        inner_probs = oof_probs(train, topics, inner, c)
+        test = [examples[i] for i in test_idx]
+        held = {ex.group for ex in test}
+        extra_f = [ex for ex in extra if ex.group not in held]
+        inner_probs = oof_probs(train, topics, inner, c, extra_f)
         out.append(
             Fold(
                 f,
                 test_idx,
-                fit(train, topics, c),
+                fit_with(train, extra_f, test, topics, c),
                 choose_thresholds(inner_probs, train, topics, combine=True),
                 choose_thresholds(inner_probs, train, topics, combine=False),
             )
         )
         if progress:
             progress(
-                f"fold {f + 1}/{k}: {len(train)} train, {len(test_idx)} test items, "
-                f"{time.monotonic() - t0:.1f} s"
+                f"fold {f + 1}/{k}: {len(train)} + {len(extra_f)} train, "
+                f"{len(test_idx)} test items, {time.monotonic() - t0:.1f} s"
             )
     return out
 
@@ -327,6 +366,21 @@ def read_corpus(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def default_extra(corpus: Path) -> Path | None:
+    """The training-only items beside a corpus file, if there are any."""
+    path = Path(corpus).with_name(EXTRA_NAME)
+    return path if path.is_file() and path != Path(corpus) else None
+
+
+def resolve_extra(value: str | None, corpus: Path) -> Path | None:
+    """``auto`` (the file beside the corpus, if any), ``none``, or a path."""
+    if value is None or value == "none":
+        return None
+    if value == "auto":
+        return default_extra(corpus)
+    return Path(value)
+
+
 def train_model(
     corpus: Path,
     out: Path,
@@ -334,27 +388,36 @@ def train_model(
     *,
     c: float = DEFAULT_C,
     k: int = 5,
+    extra: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TopicModel:
     from worker.tagging import Tagger
 
     rows = read_corpus(corpus)
+    extra_rows = read_corpus(extra) if extra is not None else []
     tagger = Tagger.from_config_dir(config_dir, model=False)
     topics = list(tagger.topics)
     t0 = time.monotonic()
     examples = prepare(rows, tagger)
+    extra_ex = prepare(extra_rows, tagger)
     if progress:
-        progress(f"{len(examples)} items prepared in {time.monotonic() - t0:.1f} s")
-    probs = oof_probs(examples, topics, k, c)
+        progress(
+            f"{len(examples)} + {len(extra_ex)} items prepared in {time.monotonic() - t0:.1f} s"
+        )
+    probs = oof_probs(examples, topics, k, c, extra_ex)
     thresholds = choose_thresholds(probs, examples, topics, combine=True)
     long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
     if progress:
         progress(f"thresholds from {k}-fold out-of-fold predictions")
-    fitted = fit(examples, topics, c)
+    fitted = fit_with(examples, extra_ex, [], topics, c)
     training = {
         "corpus": corpus.name,
         "corpus_sha256": corpus_digest(rows),
         "items": len(rows),
+        "extra": extra.name if extra is not None else None,
+        "extra_sha256": corpus_digest(extra_rows) if extra is not None else None,
+        "extra_items": len(extra_rows),
+        "extra_weight": EXTRA_WEIGHT,
         "positives": {t: sum(t in ex.topics for ex in examples) for t in topics},
         "c": c,
         "min_df": MIN_DF,
@@ -394,16 +457,27 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_C,
         help="inverse regularisation strength (default: %(default)s)",
     )
+    p.add_argument(
+        "--extra",
+        default="auto",
+        metavar="FILE",
+        help=f"training-only labelled items ('auto': {EXTRA_NAME} beside the corpus if "
+        "present; 'none': without)",
+    )
     args = p.parse_args(argv)
     if not args.corpus.is_file():
         print(f"error: {args.corpus}: no such corpus file", file=sys.stderr)
+        return 2
+    extra = resolve_extra(args.extra, args.corpus)
+    if extra is not None and not extra.is_file():
+        print(f"error: {extra}: no such file", file=sys.stderr)
         return 2
     t0 = time.monotonic()
 
     def say(msg: str) -> None:
         print(f"[{time.monotonic() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
-    model = train_model(args.corpus, args.out, args.config_dir, c=args.c, progress=say)
+    model = train_model(args.corpus, args.out, args.config_dir, c=args.c, extra=extra, progress=say)
     say(
         f"wrote {args.out} (model {model.version}, {len(model.vocabulary)} features, "
         f"{args.out.stat().st_size / 1e6:.1f} MB)"
