@@ -272,6 +272,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
         stream_buffer_maxsize=s.stream_buffer_maxsize,
         # notice new or re-created topics within 30 s (aiokafka's default is 5 minutes)
         consumer_metadata_max_age_ms=30_000,
+        # the consumer group: a killed member's partitions move after the session timeout
+        # (faust's default, 60 s, would leave them unread for a minute)
+        broker_session_timeout=s.kafka_session_timeout_s,
+        broker_heartbeat_interval=s.kafka_heartbeat_interval_s,
+        broker_rebalance_timeout=s.kafka_rebalance_timeout_s,
+        # faust refuses a session timeout above the request timeout (90 s by default)
+        broker_request_timeout=max(90.0, s.kafka_session_timeout_s),
         logging_config=None,
         Worker=BoundedShutdownWorker,
     )
