@@ -130,6 +130,22 @@ class Runtime:
         except Exception:  # noqa: BLE001 - no consumer yet
             return 0
 
+    def group(self) -> dict[str, Any]:
+        """This member's share of the consumer group: the partitions it holds now, per
+        topic, and whether it is the leader (the one member that polls the feeds)."""
+        try:
+            assignment = self.app.consumer.assignment()
+            leader = self.app.is_leader()
+        except Exception:  # noqa: BLE001 - no consumer yet
+            return {"leader": False, "partitions": {}}
+        partitions: dict[str, list[int]] = {}
+        for tp in assignment:
+            partitions.setdefault(tp.topic, []).append(tp.partition)
+        return {
+            "leader": leader,
+            "partitions": {t: sorted(ps) for t, ps in sorted(partitions.items())},
+        }
+
     @staticmethod
     def _log_change(name: str, ok: bool, detail: str) -> None:
         if ok:
@@ -222,6 +238,7 @@ class Runtime:
             "redis": "ok" if checks["redis"]["ok"] else "unavailable",
             "checks": checks,
             "uptime_s": round(uptime, 1),
+            "group": self.group(),
             "stats": p.stats.as_dict() if p else {},
         }
 
