@@ -239,6 +239,7 @@ class Runtime:
             "checks": checks,
             "uptime_s": round(uptime, 1),
             "group": self.group(),
+            "extraction": self.extractor.load() if hasattr(self.extractor, "load") else {},
             "stats": p.stats.as_dict() if p else {},
         }
 

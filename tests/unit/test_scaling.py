@@ -1,4 +1,5 @@
-"""Consumer-group settings: validated, and handed to faust's consumer as they are."""
+"""Scaling out: the consumer-group settings (validated, handed to faust's consumer as they
+are) and what the extraction pool says about how well it is fed."""
 
 from __future__ import annotations
 
@@ -54,3 +55,32 @@ def test_the_faust_consumer_gets_the_group_settings() -> None:
     long_session = create_app(Settings(kafka_session_timeout_s=120))
     # faust refuses a session timeout above its request timeout: raised to match
     assert long_session.conf.broker_request_timeout == 120
+
+
+async def test_the_extraction_pool_reports_how_well_it_is_fed() -> None:
+    """/health's "extraction": pages in flight, and the process-seconds a process had no
+    page (what the benchmark reads to tell a starved pool from a busy one)."""
+    import asyncio
+    import time
+    from pathlib import Path
+
+    from worker.bootstrap import PoolExtractor
+
+    html = (Path(__file__).parents[1] / "data" / "pages" / "nytimes-1.html").read_text()
+    ex = PoolExtractor(1)
+    try:
+        await asyncio.to_thread(ex.warm_up)
+        idle0 = ex.load()["idle_process_s"]
+        await asyncio.sleep(0.3)
+        assert ex.load()["idle_process_s"] - idle0 >= 0.25  # nothing handed over: idle
+        tasks = [asyncio.create_task(ex.clean_html(html, None)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert ex.load()["in_flight"] == 3
+        t0, before = time.monotonic(), ex.load()["idle_process_s"]
+        await asyncio.gather(*tasks)
+        took = time.monotonic() - t0
+        assert ex.load()["idle_process_s"] - before < 0.1 * took + 0.01  # fed all along
+        load = ex.load()
+        assert (load["processes"], load["in_flight"]) == (1, 0)
+    finally:
+        ex.close()
