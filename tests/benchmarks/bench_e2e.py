@@ -3,7 +3,7 @@ consumer group, against bare trafilatura on the same pages in the same run; then
 raw->enriched and raw->alert latency under a steady load at half that rate.
 
     .venv/bin/python tests/benchmarks/bench_e2e.py [--workers 1] [--extract-workers 1]
-        [--pages 400] [--page-dir DIR ...] [--latency-s 30] [--partitions 4]
+        [--pages 400] [--page-dir DIR ...] [--warm-up 100] [--latency-s 30] [--partitions 4]
         [--worker-env KEY=VALUE ...] [--use-running] [--keep] [--timeout 1800] [--json OUT]
 
 ``--workers 1,2`` runs both set-ups, one after the other, in one run, and also prints the
@@ -22,7 +22,9 @@ WORKER_REDIS_URL. Then:
 3. per set-up, in a namespace of its own (WORKER_TOPIC_PREFIX, WORKER_APP_ID), with its topics
    created with ``message.timestamp.type=LogAppendTime`` (every timestamp is the broker's):
    N workers (``python -m worker worker``, WORKER_EXTRACT_WORKERS each) are started and
-   waited for until the group has shared out the partitions; then the backlog is published
+   waited for until the group has shared out the partitions; ``--warm-up`` other pages go
+   through first, unmeasured (the broker's JIT compiler, the workers' caches: a fresh
+   broker spends seconds of CPU compiling); then the backlog is published
    to articles.raw at once (round-robin over the partitions, so that no worker gets more
    pages than another) and throughput is the number of outcomes over the time from the
    first outcome to the last (articles.enriched and articles.dlq timestamps);
@@ -90,6 +92,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Pages:
     templates: dict[str, str]
     backlog: list[Any]  # RawRecord, shuffled
+    warm: list[Any]  # RawRecord, other copies, for the warm-up
     seed: int
     next_index: int = 0
 
@@ -247,44 +250,35 @@ class Out:
     topic: str
     key: bytes
     ts: float  # broker time, epoch seconds
-    value: bytes
 
 
-@dataclass
-class Outputs:
-    """Everything the workers published, as it arrives."""
-
-    msgs: list[Out] = field(default_factory=list)
-
-    def on(self, topics: set[str], since: int = 0) -> list[Out]:
-        return [m for m in self.msgs[since:] if m.topic in topics]
-
-
-async def consume(bootstrap: str, topics: list[str], out: Outputs, stop: asyncio.Event) -> None:
+async def read_topics(bootstrap: str, topics: list[str]) -> list[Out]:
+    """Every message on ``topics`` up to their end now: read after a phase, not during it,
+    so that this script takes no CPU from the workers while they are measured."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     cons = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await cons.start()
+    out: list[Out] = []
     try:
-        tps = []
-        for t in topics:
-            parts = cons.partitions_for_topic(t)
-            while not parts:
-                await cons._client.force_metadata_update()  # noqa: SLF001
-                parts = cons.partitions_for_topic(t)
-            tps += [TopicPartition(t, p) for p in parts]
+        await cons._client.force_metadata_update()  # noqa: SLF001
+        tps = [TopicPartition(t, p) for t in topics for p in cons.partitions_for_topic(t) or ()]
         cons.assign(tps)
         await cons.seek_to_beginning(*tps)
-        while not stop.is_set():
-            batch = await cons.getmany(timeout_ms=200, max_records=5000)
+        end = await cons.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await cons.getmany(*remaining, timeout_ms=1000, max_records=5000)
             for tp, msgs in batch.items():
-                out.msgs.extend(
-                    Out(tp.topic, m.key or b"", m.timestamp / 1000, m.value or b"") for m in msgs
-                )
+                out.extend(Out(tp.topic, m.key or b"", m.timestamp / 1000) for m in msgs)
+            for tp in list(remaining):
+                if await cons.position(tp) >= end[tp]:
+                    remaining.discard(tp)
     finally:
         await cons.stop()
+    return out
 
 
 def serialise(records: list[Any]) -> list[tuple[bytes, bytes, str]]:
@@ -499,11 +493,6 @@ async def run_setup(
     say(f"[{n_workers} worker(s)] the group holds the partitions: {res.shares}")
     await asyncio.sleep(2)  # let the pools settle after their warm-up
 
-    outputs = Outputs()
-    stop = asyncio.Event()
-    consumer = asyncio.create_task(
-        consume(bootstrap, [names.enriched, names.dlq, *alert_topics], outputs, stop)
-    )
     meter = CpuMeter([p.pid for p, _ in workers], service_pids)
     sampling = True
 
@@ -524,27 +513,40 @@ async def run_setup(
     def stats() -> list[dict[str, Any]]:
         return [(health(p) or {}).get("stats") or {} for p in ports]
 
-    try:
-        # --- throughput: the backlog at once
-        backlog = serialise(pages.backlog)
-        n = len(backlog)
-        say(f"[{n_workers} worker(s)] publishing the backlog: {n} pages")
-        res.publish_s = await publish_backlog(bootstrap, names.raw, backlog, args.partitions)
-        outcome_topics = {names.enriched, names.dlq}
+    async def wait_handled(total: int, within_s: float = 600) -> None:
+        """Until the workers have handled ``total`` records since they started."""
+        deadline = time.monotonic() + within_s
         while True:
-            st = await asyncio.to_thread(stats)
-            done = sum(processed(s) for s in st)
-            got = len(outputs.on(outcome_topics))
-            skipped = sum(sum((s.get("skipped") or {}).values()) for s in st)
-            say(f"[{n_workers} worker(s)] {done}/{n} handled, {got} outcomes on the topics")
-            if done >= n and got + skipped >= n:
-                break
+            done = sum(processed(s) for s in await asyncio.to_thread(stats))
+            say(f"[{n_workers} worker(s)] {done}/{total} handled")
+            if done >= total:
+                return
             for i, (proc, _) in enumerate(workers):
                 if proc.poll() is not None:
                     raise RuntimeError(f"worker {i} died (exit {proc.returncode})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{done}/{total} handled after {within_s:.0f} s")
             await asyncio.sleep(0.5)
+
+    try:
+        # --- warm-up: the broker's JIT, the workers' caches (not measured)
+        warm = len(pages.warm)
+        if warm:
+            say(f"[{n_workers} worker(s)] warming up with {warm} other pages")
+            await publish_backlog(bootstrap, names.raw, serialise(pages.warm), args.partitions)
+            await wait_handled(warm)
+
+        # --- throughput: the backlog at once
+        backlog = serialise(pages.backlog)
+        n = len(backlog)
+        mine = {k for k, _, _ in backlog} | {article_id(u, "").encode() for _, _, u in backlog}
+        say(f"[{n_workers} worker(s)] publishing the backlog: {n} pages")
+        res.publish_s = await publish_backlog(bootstrap, names.raw, backlog, args.partitions)
+        await wait_handled(warm + n)
         await asyncio.sleep(1.0)  # a redelivery would show now
-        outs = outputs.on(outcome_topics)
+        outs = [
+            o for o in await read_topics(bootstrap, [names.enriched, names.dlq]) if o.key in mine
+        ]
         st = await asyncio.to_thread(stats)
         res.outcomes = {
             "enriched": sum(1 for m in outs if m.topic == names.enriched),
@@ -584,19 +586,13 @@ async def run_setup(
         m = max(20, round(res.steady_rate * args.latency_s))
         steady = serialise(pages.more(m))
         res.steady_pages = m
-        mark = len(outputs.msgs)
         sent = await publish_steady(bootstrap, names.raw, steady, args.partitions, res.steady_rate)
         ids = {article_id(url, ""): url for _, _, url in steady}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            got = {o.key.decode() for o in outputs.on(outcome_topics, mark)}
-            if len(got & set(ids)) >= m:
-                break
-            await asyncio.sleep(0.5)
+        await wait_handled(warm + n + m)
         await asyncio.sleep(1.0)  # the last alerts
         enriched_lat: list[float] = []
         alert_lat: list[float] = []
-        for o in outputs.msgs[mark:]:
+        for o in await read_topics(bootstrap, [names.enriched, *alert_topics]):
             url = ids.get(o.key.decode())
             if url is None:
                 continue
@@ -620,11 +616,8 @@ async def run_setup(
         res.ok = res.ok and len(enriched_lat) == m
     finally:
         sampling = False
-        stop.set()
         with contextlib.suppress(Exception):
             await sampler
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(consumer, 15)
         for proc, _ in workers:
             await asyncio.to_thread(stop_worker, proc)
     return res
@@ -679,9 +672,16 @@ def report(
             f"outcome {r.window_s:.1f} s"
         )
         cpu = ", ".join(f"{k} {v * 1000:.1f}" for k, v in r.cpu.items())
+        total = sum(r.cpu.values())
+        cores = os.cpu_count() or 1
+        ceiling = (cores - r.machine_other_cpus) / total if total else float("nan")
         print(
-            f"    CPU ms per page: {cpu}; the rest of the machine used "
-            f"{r.machine_other_cpus:.2f} CPU meanwhile"
+            f"    CPU ms per page: {cpu}; total {total * 1000:.1f}, so {r.rate * total:.2f} of "
+            f"{cores} CPUs in use; the rest of the machine used {r.machine_other_cpus:.2f} CPU"
+        )
+        print(
+            f"    the CPUs left would do at most {ceiling:.1f} pages/s at this CPU per page: "
+            f"{r.rate / ceiling:.0%} of that reached"
         )
         print(
             f"    latency at {r.steady_rate:.1f} pages/s ({r.steady_pages} pages): "
@@ -707,6 +707,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extract-workers", type=int, default=1, help="WORKER_EXTRACT_WORKERS")
     ap.add_argument("--pages", type=int, default=400, help="distinct pages in the backlog")
     ap.add_argument("--page-dir", type=Path, action="append", default=[], help="more pages")
+    ap.add_argument(
+        "--warm-up", type=int, default=100, help="pages through each set-up before measuring"
+    )
     ap.add_argument("--latency-s", type=float, default=30.0, help="steady-load phase length")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument(
@@ -735,8 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say("reading the pages ...")
         templates = page_templates(page_dirs(args.page_dir))
-        pages = Pages(templates, [], args.seed)
+        pages = Pages(templates, [], [], args.seed)
         pages.backlog = pages.more(args.pages)
+        pages.warm = pages.more(args.warm_up)
         bodies = [r.body for r in pages.backlog]
         bare_rate(bodies[:5])  # imports and first-call costs, as a warm worker has paid them
 
