@@ -120,15 +120,22 @@ def page_dirs(extra: list[Path]) -> list[Path]:
     return dirs + extra
 
 
-def bare_rate(bodies: list[str]) -> tuple[float, float]:
-    """(pages per second, seconds): trafilatura alone, in this process."""
+@dataclass
+class Bare:
+    rate: float  # pages per second
+    took_s: float
+    cpu_per_page: float  # CPU seconds (of the thread that ran it)
+
+
+def bare_rate(bodies: list[str]) -> Bare:
+    """Trafilatura alone, in this process, over ``bodies``."""
     import trafilatura
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for body in bodies:
         trafilatura.bare_extraction(body, with_metadata=True)
-    took = time.perf_counter() - t0
-    return len(bodies) / took, took
+    took, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    return Bare(len(bodies) / took, took, cpu / len(bodies))
 
 
 # --------------------------------------------------------------------------- CPU
@@ -627,7 +634,7 @@ async def run_setup(
 
 
 def report(
-    results: list[Result], bares: list[float], pages: Pages, args: argparse.Namespace
+    results: list[Result], bares: list[Bare], pages: Pages, args: argparse.Namespace
 ) -> None:
     total_mb = sum(len(r.body or "") for r in pages.backlog) / 2**20
     print()
@@ -636,11 +643,13 @@ def report(
         f"copied with their own URL and paragraph; {total_mb:.0f} MiB of HTML), "
         f"{args.partitions} partitions, {os.cpu_count()} CPUs"
     )
-    bare = statistics.mean(bares)
+    bare = statistics.mean(b.rate for b in bares)
+    bare_cpu = statistics.mean(b.cpu_per_page for b in bares)
     print(
         "bare trafilatura, one process: "
-        + ", ".join(f"{b:.1f}" for b in bares)
-        + f" pages/s (timed before each set-up and after the last) -> {bare:.1f}"
+        + ", ".join(f"{b.rate:.1f}" for b in bares)
+        + f" pages/s (timed before each set-up and after the last) -> {bare:.1f}; "
+        f"{bare_cpu * 1000:.1f} ms of CPU per page"
     )
     print()
     head = (
@@ -683,6 +692,14 @@ def report(
             f"    the CPUs left would do at most {ceiling:.1f} pages/s at this CPU per page: "
             f"{r.rate / ceiling:.0%} of that reached"
         )
+        worker_side = r.cpu.get("worker", 0) + r.cpu.get("extraction", 0)
+        with_services = worker_side + r.cpu.get("broker+redis", 0)
+        print(
+            f"    CPU per page over bare trafilatura's: extraction "
+            f"{r.cpu.get('extraction', 0) / bare_cpu:.2f}, the worker's processes "
+            f"{worker_side / bare_cpu:.2f}, with the broker and Redis "
+            f"{with_services / bare_cpu:.2f}"
+        )
         print(
             f"    latency at {r.steady_rate:.1f} pages/s ({r.steady_pages} pages): "
             f"raw->enriched p50 {r.enriched_ms['p50']:.0f} p99 {r.enriched_ms['p99']:.0f} max "
@@ -690,12 +707,26 @@ def report(
             f"{r.alert_ms['p50']:.0f} p99 {r.alert_ms['p99']:.0f} max {r.alert_ms['max']:.0f} "
             f"ms (n={r.alert_ms['n']:.0f})"
         )
-    if len(results) > 1:
-        one, *more = results
-        for r in more:
+    by_n: dict[int, list[float]] = {}
+    for r in results:
+        by_n.setdefault(r.workers, []).append(r.rate)
+    if len(by_n) > 1:
+        base = min(by_n)
+        for n, rates in sorted(by_n.items()):
+            if n == base:
+                continue
+            # each set-up against the one run just before it (the machine's load drifts)
+            pairs = [
+                b.rate / a.rate
+                for a, b in zip(results, results[1:], strict=False)
+                if a.workers == base and b.workers == n
+            ]
+            ratio = statistics.median(rates) / statistics.median(by_n[base])
             print(
-                f"{r.workers} workers / {one.workers}: {r.rate / one.rate:.2f} x "
-                f"(each with {r.extract_workers} extraction process(es))"
+                f"{n} workers / {base}: {ratio:.2f}"
+                f" x (medians of {len(rates)} and {len(by_n[base])} runs"
+                + (f"; run after run: {', '.join(f'{x:.2f}' for x in pairs)}" if pairs else "")
+                + f"; {results[0].extract_workers} extraction process(es) each)"
             )
 
 
@@ -760,21 +791,22 @@ def main(argv: list[str] | None = None) -> int:
             ]
 
         async def all_setups() -> tuple[list[Result], list[float]]:
-            results, bares = [], []
+            results: list[Result] = []
+            bares: list[Bare] = []
             for n in setups:
-                rate, took = await asyncio.to_thread(bare_rate, bodies)
-                say(f"bare trafilatura: {rate:.1f} pages/s ({took:.1f} s)")
-                bares.append(rate)
+                b = await asyncio.to_thread(bare_rate, bodies)
+                say(f"bare trafilatura: {b.rate:.1f} pages/s ({b.took_s:.1f} s)")
+                bares.append(b)
                 sub = tmp / f"w{n}-{len(results)}"
                 sub.mkdir()
                 results.append(
                     await run_setup(
-                        n, args, pages, rate, bootstrap, redis_url, service_pids, sub, holder
+                        n, args, pages, b.rate, bootstrap, redis_url, service_pids, sub, holder
                     )
                 )
-            rate, took = await asyncio.to_thread(bare_rate, bodies)
-            say(f"bare trafilatura: {rate:.1f} pages/s ({took:.1f} s)")
-            bares.append(rate)
+            b = await asyncio.to_thread(bare_rate, bodies)
+            say(f"bare trafilatura: {b.rate:.1f} pages/s ({b.took_s:.1f} s)")
+            bares.append(b)
             return results, bares
 
         results, bares = asyncio.run(
@@ -784,7 +816,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(
                 json.dumps(
-                    {"bare": bares, "results": [r.__dict__ for r in results]},
+                    {
+                        "bare": [b.__dict__ for b in bares],
+                        "results": [r.__dict__ for r in results],
+                    },
                     indent=2,
                     default=str,
                 )
