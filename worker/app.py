@@ -182,6 +182,22 @@ class Runtime:
         except Exception:  # noqa: BLE001 - no consumer yet
             return 0
 
+    def group(self) -> dict[str, Any]:
+        """This member's share of the consumer group: the partitions it holds now, per
+        topic, and whether it is the leader (the one member that polls the feeds)."""
+        try:
+            assignment = self.app.consumer.assignment()
+            leader = self.app.is_leader()
+        except Exception:  # noqa: BLE001 - no consumer yet
+            return {"leader": False, "partitions": {}}
+        partitions: dict[str, list[int]] = {}
+        for tp in assignment:
+            partitions.setdefault(tp.topic, []).append(tp.partition)
+        return {
+            "leader": leader,
+            "partitions": {t: sorted(ps) for t, ps in sorted(partitions.items())},
+        }
+
     @staticmethod
     def _log_change(name: str, ok: bool, detail: str) -> None:
         if ok:
@@ -276,6 +292,8 @@ class Runtime:
             "redis": "ok" if checks["redis"]["ok"] else "unavailable",
             "checks": checks,
             "uptime_s": round(uptime, 1),
+            "group": self.group(),
+            "extraction": self.extractor.load() if hasattr(self.extractor, "load") else {},
             "stats": p.stats.as_dict() if p else {},
         }
 
@@ -326,6 +344,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
         stream_buffer_maxsize=s.stream_buffer_maxsize,
         # notice new or re-created topics within 30 s (aiokafka's default is 5 minutes)
         consumer_metadata_max_age_ms=30_000,
+        # the consumer group: a killed member's partitions move after the session timeout
+        # (faust's default, 60 s, would leave them unread for a minute)
+        broker_session_timeout=s.kafka_session_timeout_s,
+        broker_heartbeat_interval=s.kafka_heartbeat_interval_s,
+        broker_rebalance_timeout=s.kafka_rebalance_timeout_s,
+        # faust refuses a session timeout above the request timeout (90 s by default)
+        broker_request_timeout=max(90.0, s.kafka_session_timeout_s),
         # None: faust's own text lines; json: one object per line (worker/logs.py)
         logging_config=faust_logging_config(s.log_format),
         Worker=BoundedShutdownWorker,

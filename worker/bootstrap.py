@@ -78,7 +78,27 @@ class PoolExtractor:
         self.max_tasks_per_child = max_tasks_per_child
         self.log_format = log_format
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.in_flight = 0  # pages handed to the pool and not back yet
+        # how well the hand-off keeps the processes fed: pages handed over and not back yet,
+        # and the process-seconds a process had none (idle, or waiting for the worker)
+        self.in_flight = 0
+        self._idle_s = 0.0
+        self._since = time.monotonic()
+
+    def _account(self, change: int) -> None:
+        now = time.monotonic()
+        self._idle_s += max(0, self.workers - self.in_flight) * (now - self._since)
+        self._since = now
+        self.in_flight += change
+
+    def load(self) -> dict[str, Any]:
+        """For /health: the processes, the pages in flight, and the idle process-seconds
+        since the start (a process with no page to clean)."""
+        self._account(0)
+        return {
+            "processes": self.workers,
+            "in_flight": self.in_flight,
+            "idle_process_s": round(self._idle_s, 3),
+        }
 
     @property
     def queue_depth(self) -> int:
@@ -99,14 +119,14 @@ class PoolExtractor:
 
     async def _run(self, fn: Any, *args: Any) -> CleanDoc:
         loop = asyncio.get_running_loop()
-        self.in_flight += 1
+        self._account(+1)
         try:
             return await loop.run_in_executor(self._get_pool(), fn, *args)
         except concurrent.futures.process.BrokenProcessPool as exc:
             self.close()
             raise ExtractorCrashed(f"extraction process died: {exc}") from exc
         finally:
-            self.in_flight -= 1
+            self._account(-1)
 
     async def clean_html(self, html: str, url: str | None) -> CleanDoc:
         return await self._run(clean.clean_html, html, url)

@@ -40,6 +40,31 @@ class Settings(BaseSettings):
         description="largest record the worker and replay publish; topics are created with it",
     )
 
+    # --- consumer group (every worker with the same app_id shares the partitions) -----
+    kafka_session_timeout_s: float = Field(
+        default=8.0,
+        ge=6.0,
+        le=300.0,
+        description=(
+            "a member not heard from for this long is dropped from the group and its "
+            "partitions go to the others (the broker accepts 6 s to 30 min by default)"
+        ),
+    )
+    kafka_heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often a member tells the group coordinator it is alive",
+    )
+    kafka_rebalance_timeout_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=600.0,
+        description=(
+            "how long the coordinator waits for every member to rejoin a rebalance (a member "
+            "first finishes the records it holds)"
+        ),
+    )
+
     # --- faust ----------------------------------------------------------------
     app_id: str = "diplomacy-ingest"
     topic_prefix: str = Field(
@@ -140,6 +165,18 @@ class Settings(BaseSettings):
                     f"WORKER_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
                     f"{', '.join(missing)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Settings:
+        # Kafka's rule is heartbeat < session; a third leaves room for two late heartbeats
+        # before a healthy member is dropped (and its partitions moved) by mistake.
+        if self.kafka_heartbeat_interval_s * 3 > self.kafka_session_timeout_s:
+            raise ValueError(
+                f"WORKER_KAFKA_HEARTBEAT_INTERVAL_S={self.kafka_heartbeat_interval_s:g} must be "
+                f"at most a third of WORKER_KAFKA_SESSION_TIMEOUT_S="
+                f"{self.kafka_session_timeout_s:g}"
+            )
         return self
 
     @field_validator("fetch_allow_networks")

@@ -129,10 +129,57 @@ class Plan:
     text_bytes: int = 0
 
 
+PAGE_DIRS = (ROOT / "tests/data/pages", ROOT / "seeds")
+
+
+def page_templates(dirs: tuple[Path, ...] | list[Path] = PAGE_DIRS) -> dict[str, str]:
+    """The distinct real pages of ``dirs`` (identical bytes counted once) that clean to an
+    article, by name, so that the expected counts are known."""
+    from worker.clean import CleanError, clean_html
+
+    pages: dict[str, str] = {}
+    seen: set[str] = set()
+    for d in dirs:
+        for p in sorted(d.glob("*.html")):
+            html = p.read_text(encoding="utf-8", errors="replace")
+            if html in seen:
+                continue
+            seen.add(html)
+            name = p.stem if p.stem not in pages else f"{d.name}-{p.stem}"
+            try:
+                clean_html(html)
+            except CleanError as exc:
+                say(f"page {name} does not clean ({exc}); not used as a good template")
+                continue
+            pages[name] = html
+    return pages
+
+
+def page_copy(name: str, html: str, i: int, source: Any, host: str = "loadtest.example") -> Any:
+    """Copy ``i`` of a real page as a distinct article: its own URL, and its own paragraph
+    after the first one (so its own text)."""
+    from worker.events import RawRecord
+
+    tag = f"LT-{i:06d}"
+    para = (
+        f"<p>Load-test copy {i} of this page, reference {tag}, was republished "
+        f"for the ingest load test with its own paragraph.</p>"
+    )
+    cut = html.find("</p>")
+    body = html[: cut + 4] + para + html[cut + 4 :] if cut >= 0 else html + para
+    return RawRecord(
+        record_id=uuid.uuid4().hex,
+        source=source,
+        url=f"https://{host}/{name}/{i}",
+        path=f"{name}.html",
+        content_type="html",
+        body=body,
+    )
+
+
 def build_plan(
     n: int, html_share: float, duplicates: int, bad_pages: int, bad_json: int, seed: int
 ) -> Plan:
-    from worker.clean import CleanError, clean_html
     from worker.events import RawRecord, Source
 
     rng = random.Random(seed)
@@ -142,20 +189,7 @@ def build_plan(
         for line in (ROOT / "tests/data/diplomacy-dev.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    pages: dict[str, str] = {}
-    for d in (ROOT / "tests/data/pages", ROOT / "seeds"):
-        for p in sorted(d.glob("*.html")):
-            html = p.read_text(encoding="utf-8", errors="replace")
-            if html not in pages.values():
-                pages[p.stem] = html
-    # keep only templates that clean to an article, so the expected counts are known
-    usable = {}
-    for name, html in pages.items():
-        try:
-            clean_html(html)
-            usable[name] = html
-        except CleanError as exc:
-            say(f"page {name} does not clean ({exc}); not used as a good template")
+    usable = page_templates()
     names = sorted(usable)
 
     plan = Plan([], good=0, duplicates=0, bad_pages=0, bad_json=0, html=0, text=0)
@@ -165,23 +199,9 @@ def build_plan(
         tag = f"LT-{i:06d}"
         if i < n_html:
             name = names[i % len(names)]
-            html = usable[name]
-            para = (
-                f"<p>Load-test copy {i} of this page, reference {tag}, was republished "
-                f"for the ingest load test with its own paragraph.</p>"
-            )
-            cut = html.find("</p>")
-            body = html[: cut + 4] + para + html[cut + 4 :] if cut >= 0 else html + para
-            rec = RawRecord(
-                record_id=uuid.uuid4().hex,
-                source=source,
-                url=f"https://loadtest.example/{name}/{i}",
-                path=f"{name}.html",
-                content_type="html",
-                body=body,
-            )
+            rec = page_copy(name, usable[name], i, source)
             plan.html += 1
-            plan.html_bytes += len(body)
+            plan.html_bytes += len(rec.body or "")
         else:
             a = articles[i % len(articles)]
             body = (

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,18 @@ class WorkerEnv:
 
     def topic(self, name: str) -> str:
         return self.prefix + name
+
+    def member(self, **extra: str) -> WorkerEnv:
+        """Another worker of the same consumer group (same topics, same WORKER_APP_ID) with
+        its own web port and data folder; its processes are stopped with this env's."""
+        port = free_port()
+        env = {
+            **self.env,
+            "WORKER_WEB_PORT": str(port),
+            "WORKER_DATA_DIR": f"{self.env['WORKER_DATA_DIR']}-{port}",
+            **extra,
+        }
+        return replace(self, env=env, web_port=port, procs=self.procs)
 
     # --- processes ---------------------------------------------------------------
     def cli(
