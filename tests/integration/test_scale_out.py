@@ -325,3 +325,59 @@ def test_sigkilled_member_partitions_move_within_15_s_and_nothing_is_lost(
     assert repeats <= victim_had["received"], (repeats, victim_had, after)
     assert len(w.kcat("articles.raw")) == n
     assert survivor_proc.poll() is None
+
+
+# --- 4: two members agree on the story ids -------------------------------------------------
+
+
+def _record_id_on(partitions: list[int]) -> str:
+    """A record id whose key the producer's default partitioner (murmur2, as Kafka's Java
+    client) puts on one of ``partitions`` of articles.raw."""
+    import uuid
+
+    from aiokafka.partitioner import murmur2
+
+    while True:
+        rid = uuid.uuid4().hex
+        if (murmur2(rid.encode()) & 0x7FFFFFFF) % PARTITIONS in partitions:
+            return rid
+
+
+def test_two_members_agree_on_the_story_ids(worker_env_factory, tmp_path):
+    """One story told by several outlets, its records alternating between the two members'
+    partitions and replayed one after another: every article gets the same story id (the
+    first article's), sizes count up across both members, and the copies are duplicates."""
+    import orjson
+
+    from tests.integration.test_stories import FOLLOW_UP, REACTION, WARFARE, record
+
+    w = worker_env_factory()
+    members = start_members(w, [{}, {}])
+    shares = wait_shared(members)
+    told = [
+        (WARFARE, "outlet-a"),
+        (REACTION, "outlet-b"),
+        (WARFARE, "outlet-c"),  # the same text under another URL: a duplicate
+        (FOLLOW_UP, "outlet-d"),
+        (REACTION, "outlet-e"),  # a copy of the reaction
+        (WARFARE, "outlet-f"),
+    ]
+    for i, (item, outlet) in enumerate(told):
+        rec = record(item, f"https://{outlet}.example/news/{item}", outlet)
+        rec["record_id"] = _record_id_on(shares[i % 2])  # member a, b, a, b, ...
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        (folder / "record.json").write_bytes(orjson.dumps(rec))
+        w.cli("replay", "-q", str(folder), check=True)
+        w.wait_for("articles.enriched", i + 1)
+    evs = [m["value"] for m in w.kcat("articles.enriched")]
+    evs.sort(key=lambda e: e["story"]["size"])
+    opener = next(e for e in evs if e["story"]["opened"])
+    assert {e["story"]["id"] for e in evs} == {opener["id"]}
+    assert [e["story"]["size"] for e in evs] == list(range(1, len(told) + 1))
+    assert sum(e["story"]["opened"] for e in evs) == 1
+    dups = [e for e in evs if e["duplicate_of"]]
+    assert len(dups) == 3 and all(e["duplicate_of"] != e["id"] for e in dups)
+    # both members did part of it
+    per_member = [stats(m) for m, _ in members]
+    assert all(st.get("enriched", 0) >= 3 for st in per_member), per_member

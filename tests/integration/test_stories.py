@@ -5,10 +5,9 @@
 - a wire text republished under two URLs: ``duplicate_of``;
 - agreement under races: two :class:`Processor` instances (each with its own Redis client,
   as two workers of one group have) sharing the session's real Redis, racing on the same
-  story many times. (Two worker processes in one group were not started for this: which
-  member gets which record depends on the partition assignment, so the race is not
-  reproducible that way; the Processor race drives the same Lua scripts and transactions
-  concurrently, every time.)
+  story many times (the same Lua scripts and transactions, concurrently, every time); two
+  worker processes in one group are tested in test_scale_out.py, records keyed onto each
+  member's partitions in turn.
 
 Texts are real: Bloomberg feed items on the US "economic warfare" against Iran, 19-20 August
 2026 (tests/data/heldout), and a Reuters wire text (tests/data/diplomacy-dev.jsonl).
