@@ -13,7 +13,7 @@ STAMP       := $(VENV)/.installed
 DEVSERVICES := python3 -m worker.devservices
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps services up down status env test test-unit test-integration lint fmt run clean distclean
+.PHONY: help venv deps services up down status env test test-unit test-eval test-integration lint fmt run clean distclean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ test: venv deps ## Everything from nothing, then all tests (the fixtures start t
 
 test-unit: venv ## Unit tests only: no services, fast
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-eval: venv ## The tagger's evaluation: cross-validated floors, the model file rebuilt (~5 min, no services)
+	$(PY) -m pytest tests/eval $(PYTEST_ARGS)
 
 test-integration: venv deps ## Integration tests only (real Kafka + Redis, started by the fixtures)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
