@@ -66,6 +66,9 @@ class CleanDoc:
 
 _CONTROL_RATIO = 0.02
 _SNIFF_BYTES = 64 * 1024
+#: C0 controls that never occur in text (TAB LF VT FF CR ESC do), as a table that deletes them:
+#: counting by ``len(s) - len(s.translate(...))`` runs in C, not one Python step a character.
+_DROP_CONTROLS = dict.fromkeys(c for c in range(32) if c not in (9, 10, 11, 12, 13, 27))
 
 # --- shared guards -----------------------------------------------------------------------------
 
@@ -78,7 +81,7 @@ def _check_input(content: str, kind: str) -> None:
         raise BinaryContent("binary content: a PDF document decoded as text")
     if "\x00" in head:
         raise BinaryContent("binary content: NUL characters in the text")
-    controls = sum(1 for c in head if ord(c) < 32 and c not in "\t\n\r\x0b\x0c\x1b")
+    controls = len(head) - len(head.translate(_DROP_CONTROLS))
     if head and controls / len(head) > _CONTROL_RATIO:
         raise BinaryContent(f"binary content: {controls} control characters in the text")
     if not content or content.isspace():

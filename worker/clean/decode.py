@@ -52,6 +52,8 @@ _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
 )
 # WHATWG: these labels mean windows-1252 on the web
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 _WEB_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252", "latin1": "cp1252"}
 
 
@@ -201,7 +203,7 @@ def _decode_declared(data: bytes, declared: str) -> str:
             return _decode_detected(data)
     if declared in ("cp1252", "iso8859-15") or declared.startswith(("iso8859", "cp125")):
         # valid UTF-8 with multi-byte sequences is almost never a single-byte text
-        if any(b > 0x7F for b in data[:_SNIFF_BYTES]):
+        if _HIGH_BYTE.search(data, 0, _SNIFF_BYTES):
             try:
                 return data.decode("utf-8")
             except UnicodeDecodeError:
@@ -215,7 +217,7 @@ def _mostly_utf8(data: bytes) -> bool:
     """True when non-ASCII bytes in valid UTF-8 sequences are at least as many as the
     invalid ones: UTF-8 text with stray single-byte characters (mixed encodings)."""
     sample = data[: 4 * _SNIFF_BYTES]
-    high = sum(1 for b in sample if b > 0x7F)
+    high = len(sample) - len(sample.translate(None, _HIGH_BYTES))
     if not high:
         return True
     valid_bytes = len(sample.decode("utf-8", errors="ignore").encode("utf-8"))

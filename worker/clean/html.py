@@ -82,6 +82,21 @@ def _cap_html(html: str) -> str:
 _CONFIG = use_config()
 _CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # no signal-based timeout in pool workers
 
+#: How the worker calls ``trafilatura.bare_extraction`` (the benchmarks call it the same way,
+#: so that "bare trafilatura" means the library doing the worker's extraction alone).
+TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "with_metadata": True,
+    "output_format": "python",
+    "favor_precision": True,
+    "include_comments": False,
+    "include_tables": True,
+    "include_images": False,
+    "include_links": False,
+    "deduplicate": False,
+    "author_blacklist": _NOT_AUTHORS,
+    "config": _CONFIG,
+}
+
 _ARTICLE_TYPES = {
     "article",
     "newsarticle",
@@ -193,17 +208,20 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
             stamp = _parse_stamp(content)
             if stamp:
                 (facts.stamps if key in _TRUSTED_META else facts.weak_stamps).append(stamp)
-    for el in tree.xpath(
-        './/time[@itemprop="datePublished" or @pubdate][@datetime]'
-        ' | .//*[@itemprop="datePublished"][@datetime]'
-    ):
-        stamp = _parse_stamp(el.get("datetime", ""))
-        if stamp:
-            facts.stamps.append(stamp)
-
-    # any other <time datetime> (first in the article) only refines the day htmldate found
-    times = tree.xpath(".//article//time[@datetime]") or tree.xpath(".//time[@datetime]")
-    for el in times[:3]:
+    # one walk for every element with a datetime: explicit publication marks are trusted;
+    # any other <time datetime> (the first three, in the article if there is one) only
+    # refines the day htmldate found
+    dated = tree.xpath(".//*[@datetime]")
+    for el in dated:
+        if el.get("itemprop") == "datePublished" or (
+            el.tag == "time" and el.get("pubdate") is not None
+        ):
+            stamp = _parse_stamp(el.get("datetime", ""))
+            if stamp:
+                facts.stamps.append(stamp)
+    times = [el for el in dated if el.tag == "time"]
+    in_article = [el for el in times if next(el.iterancestors("article"), None) is not None]
+    for el in (in_article or times)[:3]:
         marks = f"{el.get('itemprop', '')} {el.get('class', '')}".lower()
         if not re.search(r"modif|updat", marks):
             stamp = _parse_stamp(el.get("datetime", ""))
@@ -211,14 +229,6 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
                 facts.weak_stamps.append(stamp)
 
     facts.authors.extend(metas.get("author", []) + metas.get("article:author", []))
-    for el in tree.xpath(
-        './/*[@rel="author"] | .//*[@itemprop="author"]//*[@itemprop="name"]'
-        ' | .//*[contains(concat(" ", normalize-space(@class), " "), " byline ")'
-        ' or contains(@class, "-byline") or contains(@class, "byline-")]'
-    )[:5]:
-        text = " ".join(el.text_content().split())
-        if 0 < len(text) <= 80:
-            facts.authors.append(text)
     facts.authors = [a for a in facts.authors if not a.startswith(("http://", "https://"))]
 
     for href in tree.xpath('.//link[@rel="canonical"]/@href') + metas.get("og:url", []):
@@ -236,6 +246,21 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
         or _iso639_1(next(iter(metas.get("og:locale", [])), None))
     )
     return facts
+
+
+def _markup_authors(tree: HtmlElement) -> list[str]:
+    """Names in byline markup (``rel=author``, ``itemprop=author``, a ``byline`` class): a
+    walk of the whole tree, so only when neither trafilatura nor the metadata found one."""
+    out = []
+    for el in tree.xpath(
+        './/*[@rel="author"] | .//*[@itemprop="author"]//*[@itemprop="name"]'
+        ' | .//*[contains(concat(" ", normalize-space(@class), " "), " byline ")'
+        ' or contains(@class, "-byline") or contains(@class, "byline-")]'
+    )[:5]:
+        text = " ".join(el.text_content().split())
+        if 0 < len(text) <= 80 and not text.startswith(("http://", "https://")):
+            out.append(text)
+    return out
 
 
 def _pick_published(
@@ -272,8 +297,12 @@ def _pick_published(
     return _as_aware(chosen, outlet)
 
 
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
 def _paragraphs(text: str) -> str:
-    lines = (re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.splitlines())
+    """One paragraph a line, runs of spaces as one: one regex over the text, not one a line."""
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
     return "\n".join(line for line in lines if line)
 
 
@@ -295,20 +324,7 @@ def clean_html(html: str, url: str | None = None) -> CleanDoc:
     facts = _page_facts(tree, url)
 
     try:
-        doc = bare_extraction(
-            tree,
-            url=url,
-            with_metadata=True,
-            output_format="python",
-            favor_precision=True,
-            include_comments=False,
-            include_tables=True,
-            include_images=False,
-            include_links=False,
-            deduplicate=False,
-            author_blacklist=_NOT_AUTHORS,
-            config=_CONFIG,
-        )
+        doc = bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
     except RecursionError as exc:  # pathological nesting depth
         raise EmptyContent(f"extraction failed: {exc}") from exc
     if doc is None or isinstance(doc, dict):
@@ -319,7 +335,8 @@ def clean_html(html: str, url: str | None = None) -> CleanDoc:
 
     authors = _unique_authors((doc.author or "").split(";"))
     if not authors:
-        authors = _unique_authors(a for raw in facts.authors for a in _split_names(raw))
+        markup = facts.authors + _markup_authors(tree)
+        authors = _unique_authors(a for raw in markup for a in _split_names(raw))
     canonical = facts.canonical
     site_name = (doc.sitename or "").strip() or None
     outlet = _outlet_for(site_name, canonical or url or doc.url)
