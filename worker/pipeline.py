@@ -178,6 +178,25 @@ def _feed_text(raw: RawRecord) -> str:
     return "\n".join(line.strip() for line in tree.text_content().splitlines() if line.strip())
 
 
+class _LazyFeedText:
+    """The feed's text for a record, computed on first use: the entry's HTML is parsed only
+    when the page itself yields nothing (most records never need it)."""
+
+    __slots__ = ("_raw", "_text")
+
+    def __init__(self, raw: RawRecord) -> None:
+        self._raw = raw
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = _feed_text(self._raw)
+        return self._text
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
+
+
 # --- the pipeline -------------------------------------------------------------------
 
 
@@ -202,7 +221,7 @@ async def _clean(
 ) -> tuple[CleanDoc, TextOrigin] | Failed:
     """Pick the text source and clean it; feed text is the fallback for feed entries."""
     origin: TextOrigin
-    feed_text = _feed_text(raw)
+    feed_text = _LazyFeedText(raw)  # parsed only when it is needed: a fallback
     if raw.body is not None:
         origin = "file" if raw.source.kind in ("seed", "file") else "feed"
         if raw.entry is None and raw.source.kind == "feed":
@@ -214,7 +233,7 @@ async def _clean(
                 return await ports.extractor.clean_html(raw.body, raw.url), origin
         except CleanError as exc:
             if feed_text:
-                return CleanDoc(text=feed_text), "feed"
+                return CleanDoc(text=str(feed_text)), "feed"
             return Failed("clean", exc, retriable=False)
         except Exception as exc:  # noqa: BLE001 - the extractor itself failed (pool died)
             return Failed("clean", exc, retriable=_is_retriable(exc))
@@ -223,7 +242,7 @@ async def _clean(
             html, final_url = await _fetch_page(ports.fetcher, raw.url, observer)
         except CleanError as exc:  # fetched, but not text (binary, undecodable, too large)
             if feed_text:
-                return CleanDoc(text=feed_text), "feed"
+                return CleanDoc(text=str(feed_text)), "feed"
             return Failed("decode", exc, retriable=False)
         except Exception as exc:  # noqa: BLE001 - classified below
             if _is_retriable(exc) and not last_attempt:
@@ -233,19 +252,19 @@ async def _clean(
                     "page not fetched, using the feed's text",
                     extra={"url": raw.url, "reason": str(exc)},
                 )
-                return CleanDoc(text=feed_text), "feed"
+                return CleanDoc(text=str(feed_text)), "feed"
             return Failed("fetch", exc, retriable=_is_retriable(exc))
         try:
             with _timed(observer, "clean"):
                 return await ports.extractor.clean_html(html, final_url), "page"
         except CleanError as exc:
             if feed_text:
-                return CleanDoc(text=feed_text), "feed"
+                return CleanDoc(text=str(feed_text)), "feed"
             return Failed("clean", exc, retriable=False)
         except Exception as exc:  # noqa: BLE001 - the extractor itself failed (pool died)
             return Failed("clean", exc, retriable=_is_retriable(exc))
     if feed_text:
-        return CleanDoc(text=feed_text), "feed"
+        return CleanDoc(text=str(feed_text)), "feed"
     return Failed(
         "source",
         NoContent("record has no body, no fetchable URL and no feed text"),

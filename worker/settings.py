@@ -275,7 +275,7 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
 
     env = os.environ if environ is None else environ
     known = {f"WORKER_{name.upper()}" for name in Settings.model_fields}
-    known |= {"WORKER_LOG_LEVEL"}  # read by the CLI's logging set-up
+    known |= {"WORKER_LOG_LEVEL", "WORKER_CACHE_DIR"}  # CLI logging; worker.tagging.cache
     out = []
     for name in sorted(k for k in env if k.startswith("WORKER_") and k not in known):
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)

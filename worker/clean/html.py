@@ -1,0 +1,363 @@
+"""HTML pages: trafilatura, completed from the page's own markup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml.html import HtmlElement
+from trafilatura import bare_extraction
+from trafilatura.settings import use_config
+from trafilatura.utils import load_html
+
+from worker.clean.base import (
+    HARD_MAX_CHARS,
+    MAX_CHARS,
+    MIN_TEXT_CHARS,
+    CleanDoc,
+    EmptyContent,
+    TooLarge,
+    TzSource,
+    _check_input,
+)
+from worker.clean.bylines import _NOT_AUTHORS, _lead_dateline, _unique_authors
+from worker.clean.dates import _as_aware, _parse_stamp, _Stamp
+from worker.clean.language import _detect_language, _iso639_1
+from worker.clean.outlets import _OUTLET_BY_NAME, Outlet, _name_key, _outlet_for
+
+log = logging.getLogger(__name__)
+
+_STRIP_BLOCKS = (
+    ("<script", "</script>"),
+    ("<style", "</style>"),
+    ("<svg", "</svg>"),
+    ("<!--", "-->"),
+    ("<noscript", "</noscript>"),
+)
+_DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]{200,}")
+
+
+def _strip_bulk(html: str) -> str:
+    """Remove scripts, styles, inline SVG, comments and base64 data URIs (linear time)."""
+    lower = html.lower()
+    out: list[str] = []
+    pos = 0
+    n = len(html)
+    while pos < n:
+        nearest, which = n, None
+        for start, end in _STRIP_BLOCKS:
+            i = lower.find(start, pos)
+            if i != -1 and i < nearest:
+                nearest, which = i, end
+        out.append(html[pos:nearest])
+        if which is None:
+            break
+        j = lower.find(which, nearest)
+        pos = n if j == -1 else j + len(which)
+    return _DATA_URI.sub("data:,", "".join(out))
+
+
+def _cap_html(html: str) -> str:
+    if len(html) <= MAX_CHARS:
+        return html
+    if len(html) > HARD_MAX_CHARS:
+        raise TooLarge(f"page is {len(html)} characters, over the {HARD_MAX_CHARS} limit")
+    slim = _strip_bulk(html)
+    if len(slim) > MAX_CHARS:
+        raise TooLarge(
+            f"page is {len(slim)} characters without scripts and styles, over {MAX_CHARS}"
+        )
+    log.debug("page shrunk from %d to %d characters before extraction", len(html), len(slim))
+    return slim
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+_CONFIG = use_config()
+_CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # no signal-based timeout in pool workers
+
+#: How the worker calls ``trafilatura.bare_extraction`` (the benchmarks call it the same way,
+#: so that "bare trafilatura" means the library doing the worker's extraction alone).
+TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "with_metadata": True,
+    "output_format": "python",
+    "favor_precision": True,
+    "include_comments": False,
+    "include_tables": True,
+    "include_images": False,
+    "include_links": False,
+    "deduplicate": False,
+    "author_blacklist": _NOT_AUTHORS,
+    "config": _CONFIG,
+}
+
+_ARTICLE_TYPES = {
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "blogposting",
+    "opinionnewsarticle",
+    "backgroundnewsarticle",
+    "report",
+    "webpage",
+    "liveblogposting",
+}
+_PUBLISHED_META = (
+    "article:published_time",
+    "og:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "pubdate",
+    "date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "article.published",
+    "ptime",
+)
+#: Metas that name the publication time explicitly; others must agree with htmldate.
+_TRUSTED_META = {
+    "article:published_time",
+    "og:published_time",
+    "og:article:published_time",
+    "datepublished",
+}
+
+
+def _jsonld_objects(tree: HtmlElement) -> Iterator[dict[str, Any]]:
+    for script in tree.iterfind('.//script[@type="application/ld+json"]'):
+        raw = (script.text or "").strip()
+        raw = re.sub(r"^(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>$", "", raw).strip()
+        if not raw:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        stack: list[Any] = [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                yield item
+                graph = item.get("@graph")
+                if isinstance(graph, list):
+                    stack.extend(graph)
+
+
+def _ld_types(obj: dict[str, Any]) -> set[str]:
+    t = obj.get("@type")
+    types = t if isinstance(t, list) else [t]
+    return {str(x).lower() for x in types if x}
+
+
+def _ld_names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        name = value.get("name")
+        return [name] if isinstance(name, str) else []
+    if isinstance(value, list):
+        return [n for v in value for n in _ld_names(v)]
+    return []
+
+
+@dataclass(slots=True)
+class _PageFacts:
+    stamps: list[_Stamp] = field(default_factory=list)  # explicit publication markup
+    weak_stamps: list[_Stamp] = field(default_factory=list)  # generic "date"-like metas
+    authors: list[str] = field(default_factory=list)
+    canonical: str | None = None
+    declared_language: str | None = None
+
+
+def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
+    facts = _PageFacts()
+    article_ld = [o for o in _jsonld_objects(tree) if _ld_types(o) & _ARTICLE_TYPES]
+    for obj in article_ld:
+        value = obj.get("datePublished")
+        stamp = _parse_stamp(value) if isinstance(value, str) else None
+        if stamp:
+            facts.stamps.append(stamp)
+        facts.authors.extend(_ld_names(obj.get("author")))
+
+    metas: dict[str, list[str]] = {}
+    for meta in tree.iterfind(".//meta"):
+        content = (meta.get("content") or "").strip()
+        if not content:
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = (meta.get(attr) or "").strip().lower()
+            if key:
+                metas.setdefault(key, []).append(content)
+    for key in _PUBLISHED_META:
+        for content in metas.get(key, []):
+            stamp = _parse_stamp(content)
+            if stamp:
+                (facts.stamps if key in _TRUSTED_META else facts.weak_stamps).append(stamp)
+    # one walk for every element with a datetime: explicit publication marks are trusted;
+    # any other <time datetime> (the first three, in the article if there is one) only
+    # refines the day htmldate found
+    dated = tree.xpath(".//*[@datetime]")
+    for el in dated:
+        if el.get("itemprop") == "datePublished" or (
+            el.tag == "time" and el.get("pubdate") is not None
+        ):
+            stamp = _parse_stamp(el.get("datetime", ""))
+            if stamp:
+                facts.stamps.append(stamp)
+    times = [el for el in dated if el.tag == "time"]
+    in_article = [el for el in times if next(el.iterancestors("article"), None) is not None]
+    for el in (in_article or times)[:3]:
+        marks = f"{el.get('itemprop', '')} {el.get('class', '')}".lower()
+        if not re.search(r"modif|updat", marks):
+            stamp = _parse_stamp(el.get("datetime", ""))
+            if stamp:
+                facts.weak_stamps.append(stamp)
+
+    facts.authors.extend(metas.get("author", []) + metas.get("article:author", []))
+    facts.authors = [a for a in facts.authors if not a.startswith(("http://", "https://"))]
+
+    for href in tree.xpath('.//link[@rel="canonical"]/@href') + metas.get("og:url", []):
+        href = str(href).strip()
+        if href:
+            absolute = urljoin(url, href) if url else href
+            if absolute.startswith(("http://", "https://")):
+                facts.canonical = absolute
+                break
+
+    root = tree.getroottree().getroot()
+    facts.declared_language = (
+        _iso639_1(root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang"))
+        or _iso639_1(next(iter(metas.get("content-language", [])), None))
+        or _iso639_1(next(iter(metas.get("og:locale", [])), None))
+    )
+    return facts
+
+
+def _markup_authors(tree: HtmlElement) -> list[str]:
+    """Names in byline markup (``rel=author``, ``itemprop=author``, a ``byline`` class): a
+    walk of the whole tree, so only when neither trafilatura nor the metadata found one."""
+    out = []
+    for el in tree.xpath(
+        './/*[@rel="author"] | .//*[@itemprop="author"]//*[@itemprop="name"]'
+        ' | .//*[contains(concat(" ", normalize-space(@class), " "), " byline ")'
+        ' or contains(@class, "-byline") or contains(@class, "byline-")]'
+    )[:5]:
+        text = " ".join(el.text_content().split())
+        if 0 < len(text) <= 80 and not text.startswith(("http://", "https://")):
+            out.append(text)
+    return out
+
+
+def _pick_published(
+    traf_date: str | None, facts: _PageFacts, outlet: Outlet | None
+) -> tuple[datetime | None, TzSource | None]:
+    """The page's explicit publication time; else a generic date meta that agrees with
+    trafilatura's (htmldate's) day; else that day. Stamps with an offset are preferred."""
+    anchor: date | None = None
+    if traf_date:
+        try:
+            anchor = date.fromisoformat(traf_date[:10])
+        except ValueError:
+            anchor = None
+
+    def agrees(s: _Stamp) -> bool:
+        v = s.value
+        days = {v.date()}
+        if v.tzinfo is not None:
+            days.add(v.astimezone(UTC).date())
+        return anchor is None or anchor in days
+
+    def best(stamps: list[_Stamp]) -> _Stamp | None:
+        return (
+            next((s for s in stamps if s.value.tzinfo is not None and s.has_time), None)
+            or next((s for s in stamps if s.has_time), None)
+            or next(iter(stamps), None)
+        )
+
+    chosen = best(facts.stamps) or best([s for s in facts.weak_stamps if agrees(s)])
+    if chosen is None and anchor is not None:
+        chosen = _Stamp(datetime.combine(anchor, time()), False)  # noqa: DTZ001
+    if chosen is None:
+        return None, None
+    return _as_aware(chosen, outlet)
+
+
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def _paragraphs(text: str) -> str:
+    """One paragraph a line, runs of spaces as one: one regex over the text, not one a line."""
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def clean_html(html: str, url: str | None = None) -> CleanDoc:
+    """Extract the article text and metadata from an HTML page.
+
+    ``url`` is where the page came from (used to resolve a relative canonical URL and to
+    look up the outlet's home time zone). Raises :class:`BinaryContent`,
+    :class:`EmptyContent` (nothing article-like: under :data:`MIN_TEXT_CHARS` of text)
+    and :class:`TooLarge`; all are :class:`CleanError` with ``retriable = False``.
+    """
+    _check_input(html, "clean_html")
+    html = _cap_html(html)
+    tree = load_html(html)
+    if tree is None:  # a fragment without <html>: give it one
+        tree = load_html(f"<html><body>{html}</body></html>")
+    if tree is None:
+        raise EmptyContent("not parseable as HTML")
+    facts = _page_facts(tree, url)
+
+    try:
+        doc = bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
+    except RecursionError as exc:  # pathological nesting depth
+        raise EmptyContent(f"extraction failed: {exc}") from exc
+    if doc is None or isinstance(doc, dict):
+        raise EmptyContent("no article text found")
+    text = _paragraphs(doc.text or "")
+    if len(text) < MIN_TEXT_CHARS:
+        raise EmptyContent(f"only {len(text)} characters of text after cleaning")
+
+    authors = _unique_authors((doc.author or "").split(";"))
+    if not authors:
+        markup = facts.authors + _markup_authors(tree)
+        authors = _unique_authors(a for raw in markup for a in _split_names(raw))
+    canonical = facts.canonical
+    site_name = (doc.sitename or "").strip() or None
+    outlet = _outlet_for(site_name, canonical or url or doc.url)
+    if outlet and (site_name is None or _OUTLET_BY_NAME.get(_name_key(site_name)) is outlet):
+        site_name = outlet.name  # one spelling per outlet: "NYTimes" -> "The New York Times"
+    published_at, tz_source = _pick_published(doc.date, facts, outlet)
+    language = _detect_language(text) or facts.declared_language or _iso639_1(doc.language)
+
+    return CleanDoc(
+        text=text,
+        title=(" ".join((doc.title or "").split()) or None),
+        authors=authors,
+        published_at=published_at,
+        site_name=site_name,
+        language=language,
+        url=canonical,
+        published_tz_source=tz_source,
+        dateline=_lead_dateline(text),
+    )
+
+
+def _split_names(raw: str) -> list[str]:
+    raw = re.sub(r"^\s*(?:by|par|por|von)\s+", "", raw.strip(), flags=re.IGNORECASE)
+    return [p for p in re.split(r"\s*(?:;|,|\band\b|&|\bund\b|\bet\b|\by\b)\s*", raw) if p]
