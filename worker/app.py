@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
+from worker.lag import read_lag
 from worker.logs import faust_logging_config, redact_root_handlers, secret_values
 from worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from worker.metrics import Metrics
@@ -164,7 +165,9 @@ class Runtime:
         while True:
             try:
                 await self.probes.run_once()
-                self.metrics.observe_probes(self.probes.snapshot(), self._assigned())
+                snapshot = self.probes.snapshot()
+                self.metrics.observe_probes(snapshot, self._assigned())
+                await self._observe_lag(ask_broker=snapshot["checks"]["kafka"]["ok"])
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a probe must not end the worker
@@ -175,6 +178,15 @@ class Runtime:
         if self.redis is None:
             raise ConnectionError("not connected yet")
         return await self.redis.ping()
+
+    async def _observe_lag(self, *, ask_broker: bool) -> None:
+        """diplomacy_consumer_lag per partition of articles.raw held (worker/lag.py)."""
+        raw = self.settings.topic_names.raw
+        try:
+            lag = await read_lag(self.app.consumer, raw, ask_broker=ask_broker)
+        except Exception:  # noqa: BLE001 - no consumer yet
+            lag = {}
+        self.metrics.observe_lag(raw, lag)
 
     def _assigned(self) -> int:
         try:
