@@ -299,6 +299,30 @@ def test_a_second_make_run_shows_no_old_alerts_as_new(worker_env_factory, tmp_pa
     assert "[arms-control" not in out2 and out2.strip() == ""
 
 
+def test_run_local_names_each_failing_feed_once(worker_env_factory, pages, tmp_path):
+    """Feed failures used to go only to .services/worker.log: `make run` shows one line per
+    feed that fails to poll (here an HTTP 404 and a refused connection), once."""
+    from tests.integration.conftest import free_port
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(ROOT / "seeds" / SEED, seeds)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        f"  - name: gone\n    url: {pages.url('/404')}\n"
+        f"  - name: refused\n    url: http://127.0.0.1:{free_port()}/rss.xml\n"
+    )
+    w = worker_env_factory(WORKER_FEEDS_FILE=str(feeds))
+    out, err = _run_local_once(w, seeds)
+    lines = [line for line in err.splitlines() if line.startswith("feed ")]
+    assert len(lines) == 2, err[-3000:]
+    [gone] = [line for line in lines if line.startswith("feed gone failed to poll: ")]
+    assert "404" in gone
+    [refused] = [line for line in lines if line.startswith("feed refused failed to poll: ")]
+    assert "Traceback" not in err and "1 published" in err
+
+
 def _scrape(w) -> dict[str, float]:
     """The worker's /metrics, as {'name{labels}': value}."""
     import urllib.request
