@@ -166,7 +166,8 @@ class Runtime:
             try:
                 await self.probes.run_once()
                 snapshot = self.probes.snapshot()
-                self.metrics.observe_probes(snapshot, self._assigned())
+                raw = self.settings.topic_names.raw
+                self.metrics.observe_probes(snapshot, self._assigned(raw))
                 await self._observe_lag(ask_broker=snapshot["checks"]["kafka"]["ok"])
             except asyncio.CancelledError:
                 raise
@@ -188,9 +189,10 @@ class Runtime:
             lag = {}
         self.metrics.observe_lag(raw, lag)
 
-    def _assigned(self) -> int:
+    def _assigned(self, topic: str | None = None) -> int:
+        """Partitions held (of ``topic`` only: faust's own leader topic is one more)."""
         try:
-            return len(self.app.consumer.assignment())
+            return sum(1 for tp in self.app.consumer.assignment() if topic in (None, tp.topic))
         except Exception:  # noqa: BLE001 - no consumer yet
             return 0
 
