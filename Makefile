@@ -18,9 +18,16 @@ PYTEST_ARGS ?=
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_ -]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+PIP := $(PY) -m pip -q --disable-pip-version-check
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
+	@# pip older than 23.3 (what python3.11's venv brings) does not match extras by their
+	@# normalised name (PEP 685) and warns "lxml does not provide the extra 'html_clean'"
+	@# for justext's lxml[html_clean]; lxml_html_clean itself is pinned in pyproject.toml
+	@$(PIP) install 'pip>=23.3'
+	@echo "installing the project and its dependencies into $(VENV) (quiet; errors show) ..."
+	@$(PIP) install -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv (python3.11) + install '.[dev]' (again only when pyproject.toml changes)

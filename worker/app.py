@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from worker import bootstrap
 from worker.dedup import RedisSeenStore
 from worker.events import RawRecord
+from worker.lag import read_lag
 from worker.logs import faust_logging_config, redact_root_handlers, secret_values
 from worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from worker.metrics import Metrics
@@ -164,7 +165,10 @@ class Runtime:
         while True:
             try:
                 await self.probes.run_once()
-                self.metrics.observe_probes(self.probes.snapshot(), self._assigned())
+                snapshot = self.probes.snapshot()
+                raw = self.settings.topic_names.raw
+                self.metrics.observe_probes(snapshot, self._assigned(raw))
+                await self._observe_lag(ask_broker=snapshot["checks"]["kafka"]["ok"])
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a probe must not end the worker
@@ -176,9 +180,19 @@ class Runtime:
             raise ConnectionError("not connected yet")
         return await self.redis.ping()
 
-    def _assigned(self) -> int:
+    async def _observe_lag(self, *, ask_broker: bool) -> None:
+        """diplomacy_consumer_lag per partition of articles.raw held (worker/lag.py)."""
+        raw = self.settings.topic_names.raw
         try:
-            return len(self.app.consumer.assignment())
+            lag = await read_lag(self.app.consumer, raw, ask_broker=ask_broker)
+        except Exception:  # noqa: BLE001 - no consumer yet
+            lag = {}
+        self.metrics.observe_lag(raw, lag)
+
+    def _assigned(self, topic: str | None = None) -> int:
+        """Partitions held (of ``topic`` only: faust's own leader topic is one more)."""
+        try:
+            return sum(1 for tp in self.app.consumer.assignment() if topic in (None, tp.topic))
         except Exception:  # noqa: BLE001 - no consumer yet
             return 0
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
@@ -229,9 +230,12 @@ async def _alerts(
     max_messages: int | None,
     timeout_s: float | None,
     skip_before: dict[tuple[str, int], int] | None = None,
+    every: tuple[float, Callable[[], Awaitable[None]]] | None = None,
 ) -> int:
     """Print alerts as they arrive; ``skip_before``: per partition, the offset before which
-    alerts are old (``run-local`` shows only the ones its own replay caused)."""
+    alerts are old (``run-local`` shows only the ones its own replay caused); ``every``:
+    (seconds, callback) awaited at once and then at that pace between batches
+    (``run-local``'s feed failures)."""
     from worker import kafka_io
     from worker.bootstrap import load_tagging
 
@@ -253,10 +257,14 @@ async def _alerts(
             flush=True,
         )
     groups = StoryGroups()
+    next_call = time.monotonic()
     async with kafka_io.consumer(settings, names, from_beginning=from_beginning) as cons:
         while max_messages is None or seen < max_messages:
             if deadline and time.monotonic() > deadline:
                 break
+            if every is not None and time.monotonic() >= next_call:
+                await every[1]()
+                next_call = time.monotonic() + every[0]
             batch = await cons.getmany(timeout_ms=500)
             for _tp, msgs in batch.items():
                 for msg in msgs:
@@ -512,6 +520,60 @@ def _report_handled(settings: Settings, proc: subprocess.Popen[bytes], wait_s: f
     )
 
 
+FEED_CHECK_EVERY_S = 5.0
+"""How often ``run-local`` reads the feeds' state for failures to show."""
+
+
+class FeedFailures:
+    """``run-local``'s view of feed polling: one line when a configured feed fails to poll
+    (unreachable, an HTTP error, not a feed), one when it is polled fine again, nothing in
+    between however often it is retried; reads the state the worker keeps in Redis
+    (``python -m worker feeds`` shows the same)."""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+        self.state_error: str | None = None
+
+    def changes(self, rows: list[dict[str, Any]]) -> list[str]:
+        lines = []
+        for r in rows:
+            name = r["name"]
+            if not r.get("configured", True):
+                continue
+            if r.get("last_status") == "error":
+                if name not in self.failing:
+                    self.failing.add(name)
+                    n = r.get("consecutive_errors") or 1
+                    nxt = (r.get("next_poll_at") or "")[11:19]
+                    lines.append(
+                        f"feed {name} failed to poll: {r.get('last_error') or '?'} "
+                        f"({n} error(s) in a row; next try {nxt or 'soon'} UTC; "
+                        "`python -m worker feeds` for all)"
+                    )
+            elif name in self.failing and r.get("last_status") in ("ok", "not-modified"):
+                self.failing.discard(name)
+                lines.append(f"feed {name} is polled fine again")
+        return lines
+
+    def unreadable(self, exc: BaseException) -> list[str]:
+        """The state cannot be read (Redis down, a bad feeds.yaml): said once, until it can."""
+        why = f"{type(exc).__name__}: {exc}"
+        if self.state_error is not None:
+            return []
+        self.state_error = why
+        return [f"cannot read the feeds' state to show their failures ({why})"]
+
+    async def check(self, settings: Settings, redis: Any) -> list[str]:
+        from worker.sources.feeds import feed_status
+
+        try:
+            rows = await feed_status(settings, redis)
+        except Exception as exc:  # noqa: BLE001 - shown once; the alerts go on
+            return self.unreadable(exc)
+        self.state_error = None
+        return self.changes(rows)
+
+
 def _run_local(settings: Settings, seeds: str) -> int:
     from worker.bootstrap import load_tagging
     from worker.kafka_io import ensure_topics
@@ -552,21 +614,12 @@ def _run_local(settings: Settings, seeds: str) -> int:
                 file=sys.stderr,
             )
         print(
-            "alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis):",
+            "alerts (Ctrl-C stops the worker; `make down` stops Kafka and Redis); "
+            "feeds that fail to poll are named once:",
             file=sys.stderr,
             flush=True,
         )
-        asyncio.run(
-            _alerts(
-                [],
-                settings,
-                from_beginning=True,
-                as_json=False,
-                max_messages=None,
-                timeout_s=None,
-                skip_before=before,
-            )
-        )
+        asyncio.run(_alerts_and_feed_failures(settings, before))
     except KeyboardInterrupt:
         pass
     finally:
@@ -578,6 +631,31 @@ def _run_local(settings: Settings, seeds: str) -> int:
                 proc.kill()
         print("worker stopped.", file=sys.stderr)
     return 0
+
+
+async def _alerts_and_feed_failures(settings: Settings, before: dict[tuple[str, int], int]) -> None:
+    from worker.bootstrap import make_redis
+
+    redis = make_redis(settings)
+    failures = FeedFailures()
+
+    async def show_feed_failures() -> None:
+        for line in await failures.check(settings, redis):
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        await _alerts(
+            [],
+            settings,
+            from_beginning=True,
+            as_json=False,
+            max_messages=None,
+            timeout_s=None,
+            skip_before=before,
+            every=(FEED_CHECK_EVERY_S, show_feed_failures),
+        )
+    finally:
+        await redis.aclose()
 
 
 # --- feeds / poll ---------------------------------------------------------------------------

@@ -435,9 +435,15 @@ class ServiceInfo:
 # --------------------------------------------------------------------------- set-up
 
 
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+
+
 def ensure_system_packages(binaries: Sequence[str] = tuple(APT_PACKAGES)) -> None:
     """apt-get install redis-server / kcat when their binaries are missing (root only).
-    A temporary policy-rc.d stops the package from starting a system Redis on 6379."""
+    A temporary policy-rc.d stops the package from starting a system Redis on 6379.
+
+    Quiet: one line before and one after; apt's and dpkg's progress is captured and shown
+    (its last lines) only when a step fails."""
     missing = [b for b in binaries if shutil.which(b) is None]
     if not missing:
         return
@@ -447,25 +453,36 @@ def ensure_system_packages(binaries: Sequence[str] = tuple(APT_PACKAGES)) -> Non
         raise DevServicesError(f"missing {', '.join(missing)} and no apt-get: install {pkgs}")
     if os.geteuid() != 0:
         raise DevServicesError(f"missing {', '.join(missing)}; as root run: {cmd}")
-    policy = Path("/usr/sbin/policy-rc.d")
+    policy = POLICY_RC_D
     made_policy = False
     if not policy.exists():
         policy.write_text("#!/bin/sh\n# devservices: do not start services on install\nexit 101\n")
         policy.chmod(0o755)
         made_policy = True
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    _say(f"missing {', '.join(missing)}: installing {' '.join(pkgs)} with apt-get ...")
+    t0 = time.monotonic()
     try:
-        for argv in (["apt-get", "update"], ["apt-get", "install", "-y", *pkgs]):
-            _say(f"missing {', '.join(missing)}: running {' '.join(argv)}")
-            res = subprocess.run(argv, env=env, check=False)  # noqa: S603
+        for argv in (
+            ["apt-get", "-qq", "update"],
+            ["apt-get", "-qq", "-y", "-o", "Dpkg::Use-Pty=0", "install", *pkgs],
+        ):
+            res = subprocess.run(  # noqa: S603
+                argv, env=env, check=False, capture_output=True, text=True
+            )
             if res.returncode != 0:
-                raise DevServicesError(f"'{' '.join(argv)}' failed (exit {res.returncode})")
+                out = (res.stdout or "") + (res.stderr or "")
+                raise DevServicesError(
+                    f"'{' '.join(argv)}' failed (exit {res.returncode})",
+                    "\n".join(out.splitlines()[-LOG_TAIL_LINES:]),
+                )
     finally:
         if made_policy:
             policy.unlink(missing_ok=True)
     still = [b for b in binaries if shutil.which(b) is None]
     if still:
         raise DevServicesError(f"{', '.join(still)} still missing after: {cmd}")
+    _say(f"installed {' '.join(pkgs)} in {time.monotonic() - t0:.0f}s")
 
 
 def _java() -> str:

@@ -113,6 +113,15 @@ class Metrics:
         self.partitions = Gauge(
             "partitions_assigned", "Partitions of articles.raw held", namespace=ns, registry=r
         )
+        self.consumer_lag = Gauge(
+            "consumer_lag",
+            "Records on articles.raw not yet committed by the worker's consumer group, per "
+            "partition this worker holds (log end offset minus committed offset)",
+            ["topic", "partition"],
+            namespace=ns,
+            registry=r,
+        )
+        self._lag_series: set[tuple[str, str]] = set()
         self.info = Gauge(
             "build_info",
             "Versions this worker runs (value 1)",
@@ -139,3 +148,12 @@ class Metrics:
         for name, check in snapshot["checks"].items():
             self.dependency_up.labels(name).set(1 if check["ok"] else 0)
         self.partitions.set(assigned)
+
+    def observe_lag(self, topic: str, lag: dict[int, int]) -> None:
+        """One series per partition held; those of partitions no longer held go away."""
+        now = {(topic, str(p)) for p in lag}
+        for gone in self._lag_series - now:
+            self.consumer_lag.remove(*gone)
+        for p, n in lag.items():
+            self.consumer_lag.labels(topic, str(p)).set(n)
+        self._lag_series = now

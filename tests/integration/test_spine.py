@@ -299,6 +299,30 @@ def test_a_second_make_run_shows_no_old_alerts_as_new(worker_env_factory, tmp_pa
     assert "[arms-control" not in out2 and out2.strip() == ""
 
 
+def test_run_local_names_each_failing_feed_once(worker_env_factory, pages, tmp_path):
+    """Feed failures used to go only to .services/worker.log: `make run` shows one line per
+    feed that fails to poll (here an HTTP 404 and a refused connection), once."""
+    from tests.integration.conftest import free_port
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(ROOT / "seeds" / SEED, seeds)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        f"  - name: gone\n    url: {pages.url('/404')}\n"
+        f"  - name: refused\n    url: http://127.0.0.1:{free_port()}/rss.xml\n"
+    )
+    w = worker_env_factory(WORKER_FEEDS_FILE=str(feeds))
+    out, err = _run_local_once(w, seeds)
+    lines = [line for line in err.splitlines() if line.startswith("feed ")]
+    assert len(lines) == 2, err[-3000:]
+    [gone] = [line for line in lines if line.startswith("feed gone failed to poll: ")]
+    assert "404" in gone
+    [refused] = [line for line in lines if line.startswith("feed refused failed to poll: ")]
+    assert "Traceback" not in err and "1 published" in err
+
+
 def _scrape(w) -> dict[str, float]:
     """The worker's /metrics, as {'name{labels}': value}."""
     import urllib.request
@@ -347,7 +371,7 @@ def test_metrics_count_what_a_replay_sent(spine, pages, tmp_path):
     )
     assert m['diplomacy_dependency_up{dependency="redis"}'] == 1
     assert m['diplomacy_dependency_up{dependency="kafka"}'] == 1
-    assert m["diplomacy_partitions_assigned"] >= 1
+    assert m["diplomacy_partitions_assigned"] == 4  # of articles.raw (not faust's leader topic)
     build = [k for k in m if k.startswith("diplomacy_build_info{")]
     assert len(build) == 1 and f'model_version="{MODEL_SERIES}+' in build[0]
 
@@ -376,4 +400,50 @@ def test_metrics_count_what_a_replay_sent(spine, pages, tmp_path):
     # the extraction pool is idle once everything is handled
     assert m["diplomacy_extraction_in_flight"] == 0
     assert m["diplomacy_extraction_queue_depth"] == 0
+    # consumer lag: one series per partition of articles.raw held, 0 once all is committed
+    m = _wait_metrics(w, lambda m: sum(_lag(w, m).values()) == 0)
+    assert sorted(_lag(w, m)) == ["0", "1", "2", "3"]  # WORKER_TOPIC_PARTITIONS, all held
     assert proc.poll() is None
+
+
+def test_consumer_lag_counts_records_not_yet_handled(spine, pages, tmp_path):
+    """Records whose pages are slow to answer are received but not committed: the lag
+    shows them while they are in flight, and goes back to 0 once they are handled."""
+    w, proc, _, _, _ = spine
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.json").write_text(json.dumps({"url": pages.url(f"/article/lag-{n}")}))
+    w.wait_stats(lambda s: s["handled"] >= s["received"] > 0)
+    pages.article_delay_s = 8.0
+    w.cli("replay", "-q", str(folder), check=True)
+    behind = _wait_metrics(w, lambda m: sum(_lag(w, m).values()) >= 3, timeout=8)
+    assert all(v >= 0 for v in _lag(w, behind).values())
+    _wait_metrics(w, lambda m: sum(_lag(w, m).values()) == 0, timeout=60)
+    assert proc.poll() is None
+
+
+def _lag(w, m: dict[str, float]) -> dict[str, float]:
+    """The diplomacy_consumer_lag series of the worker's raw topic, by partition."""
+    import re
+
+    out = {}
+    for key, value in m.items():
+        if key.startswith("diplomacy_consumer_lag{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', key))
+            assert labels["topic"] == w.topic("articles.raw"), key
+            out[labels["partition"]] = value
+    return out
+
+
+def _wait_metrics(w, pred, timeout: float = 20) -> dict[str, float]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    m: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        m = _scrape(w)
+        if pred(m):
+            return m
+        time.sleep(0.5)
+    pytest.fail(f"/metrics never matched: {[(k, v) for k, v in m.items() if 'lag' in k]}")

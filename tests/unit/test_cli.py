@@ -182,3 +182,59 @@ def test_dlq_all_goes_with_replay() -> None:
     assert res.returncode == 2 and "--all goes with --replay" in res.stderr
     helped = run("dlq", "--help").stdout
     assert "--all" in helped and "earlier --replay" in helped.replace("\n", " ")
+
+
+# --- run-local: feed failures on screen ----------------------------------------------------
+
+
+def _feed(name: str, status: str, **kw: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "name": name,
+        "configured": True,
+        "url": f"https://example.org/{name}.xml",
+        "last_status": status,
+        "consecutive_errors": 0,
+        "last_error": None,
+        "next_poll_at": "2026-12-06T03:07:12+00:00",
+    }
+    row.update(kw)
+    return row
+
+
+def test_run_local_names_each_failing_feed_once_until_it_recovers():
+    from worker.cli import FeedFailures
+
+    f = FeedFailures()
+    down = _feed("un-news", "error", consecutive_errors=1, last_error="HTTP 503 from https://x")
+    rows = [down, _feed("bbc", "ok"), _feed("never", "never polled")]
+    [line] = f.changes(rows)
+    assert line.startswith("feed un-news failed to poll: HTTP 503 from https://x (1 error(s)")
+    assert "next try 03:07:12 UTC" in line and "\n" not in line
+    # retried and failing again, many times: nothing more
+    for n in range(2, 6):
+        assert f.changes([{**down, "consecutive_errors": n, "last_error": "timed out"}]) == []
+    assert f.changes([_feed("un-news", "not-modified")]) == ["feed un-news is polled fine again"]
+    assert f.changes([_feed("un-news", "ok")]) == []
+    [again] = f.changes([down])  # failing again after it recovered: said again
+    assert again.startswith("feed un-news failed to poll")
+    # an ad-hoc feed (`poll URL`, not in feeds.yaml) is not the worker's business
+    assert f.changes([_feed("adhoc", "error", configured=False, last_error="x")]) == []
+
+
+async def test_run_local_says_once_that_the_feed_state_cannot_be_read():
+    from worker.cli import FeedFailures
+    from worker.settings import Settings
+
+    class DownRedis:
+        def pipeline(self, *a, **k):
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+        async def scan_iter(self, *a, **k):
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+            yield  # pragma: no cover
+
+    f = FeedFailures()
+    settings = Settings()
+    [line] = await f.check(settings, DownRedis())
+    assert "cannot read the feeds' state" in line and "Error 111" in line
+    assert await f.check(settings, DownRedis()) == []

@@ -174,3 +174,51 @@ def test_missing_java_and_mvn_are_one_line_errors(
     assert "\n" not in str(err.value)
     with pytest.raises(ds.DevServicesError, match=r"^mvn not found"):
         ds.ensure_kafka_jars(tmp_path / "kafka-home")  # nothing there: would download
+
+
+def _fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail_on: str = "") -> Path:
+    """An apt-get on PATH as talkative as the real one: ~60 lines of progress, then it
+    'installs' each package as an executable of that name (or fails on ``fail_on``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    apt = bin_dir / "apt-get"
+    apt.write_text(
+        "#!/bin/sh\n"
+        'for i in $(seq 1 30); do echo "Get:$i http://deb.debian.org bookworm pkg $i"; done\n'
+        'for i in $(seq 1 30); do echo "Selecting previously unselected package p$i."; done\n'
+        f'case "$*" in *"{fail_on or "@@"}"*) echo "E: Unable to locate package {fail_on}" >&2;'
+        " exit 100;; esac\n"
+        'for a in "$@"; do case "$a" in fake-*) printf "#!/bin/sh\\n" > '
+        f'"{bin_dir}/$a"; chmod +x "{bin_dir}/$a";; esac; done\n'
+    )
+    apt.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(ds.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(ds, "POLICY_RC_D", tmp_path / "policy-rc.d")
+    return bin_dir
+
+
+def test_installing_missing_packages_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = _fake_apt(tmp_path, monkeypatch)
+    ds.ensure_system_packages(["fake-redis-server"])
+    assert (bin_dir / "fake-redis-server").exists()
+    out, err = capfd.readouterr()
+    lines = (out + err).splitlines()
+    assert len(lines) == 2, lines  # what it does, and that it is done
+    assert "installing fake-redis-server with apt-get" in lines[0]
+    assert "installed fake-redis-server" in lines[1]
+    assert not (tmp_path / "policy-rc.d").exists()  # removed again
+
+
+def test_a_failed_install_shows_what_apt_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _fake_apt(tmp_path, monkeypatch, fail_on="fake-kcat")
+    with pytest.raises(ds.DevServicesError) as err:
+        ds.ensure_system_packages(["fake-kcat"])
+    assert "failed (exit 100)" in str(err.value).splitlines()[0]
+    assert "E: Unable to locate package fake-kcat" in err.value.log_tail
+    out, err_text = capfd.readouterr()
+    assert "Selecting previously" not in out + err_text  # shown in the error, not streamed

@@ -222,6 +222,69 @@ def test_extraction_gauges_read_the_pool_at_scrape_time():
     assert s["diplomacy_extraction_queue_depth"] == 3  # two are being cleaned
 
 
+class FakeConsumer:
+    """What :func:`worker.lag.read_lag` uses of faust's consumer."""
+
+    def __init__(self, ends, committed, *, earliest=None, broker_up=True):
+        from collections import defaultdict
+
+        from faust.types import TP
+
+        self.TP = TP
+        self.ends = {TP(t, p): v for (t, p), v in ends.items()}
+        self._committed_offset = defaultdict(lambda: None)
+        self._committed_offset.update({TP(t, p): v for (t, p), v in committed.items()})
+        self.earliest = {TP(t, p): v for (t, p), v in (earliest or {}).items()}
+        self.broker_up = broker_up
+        self.requests = 0
+
+    def assignment(self):
+        return set(self.ends)
+
+    async def highwaters(self, *tps):
+        self.requests += 1
+        if not self.broker_up:
+            raise ConnectionError("broker gone")
+        return {tp: self.ends[tp] for tp in tps}
+
+    def highwater(self, tp):
+        return self.ends[tp] - 1  # what the last fetch saw: a little behind
+
+    async def earliest_offsets(self, *tps):
+        self.requests += 1
+        return {tp: self.earliest.get(tp, 0) for tp in tps}
+
+
+async def test_consumer_lag_is_end_minus_committed_per_partition_of_the_raw_topic():
+    from worker.lag import read_lag
+
+    c = FakeConsumer(
+        {("raw", 0): 10, ("raw", 1): 7, ("raw", 2): 5, ("other", 0): 99},
+        {("raw", 0): 10, ("raw", 1): 3},
+        earliest={("raw", 2): 2},  # never committed: counted from the earliest offset
+    )
+    assert await read_lag(c, "raw") == {0: 0, 1: 4, 2: 3}
+    # the broker does not answer: the end offsets the last fetches carried
+    c.broker_up = False
+    assert await read_lag(c, "raw") == {0: 0, 1: 3, 2: 2}
+    requests = c.requests
+    assert await read_lag(c, "raw", ask_broker=False) == {0: 0, 1: 3, 2: 4}
+    assert c.requests == requests  # no request when the broker is known to be down
+    assert await read_lag(FakeConsumer({}, {}), "raw") == {}
+
+
+def test_consumer_lag_series_follow_the_partitions_held():
+    m = Metrics()
+    m.observe_lag("p.articles.raw", {0: 3, 1: 0})
+    s = _samples(m)
+    assert s['diplomacy_consumer_lag{partition="0",topic="p.articles.raw"}'] == 3
+    assert s['diplomacy_consumer_lag{partition="1",topic="p.articles.raw"}'] == 0
+    m.observe_lag("p.articles.raw", {1: 2})  # partition 0 went to another worker
+    s = _samples(m)
+    assert 'diplomacy_consumer_lag{partition="0",topic="p.articles.raw"}' not in s
+    assert s['diplomacy_consumer_lag{partition="1",topic="p.articles.raw"}'] == 2
+
+
 # --- the Grafana dashboard ------------------------------------------------------------
 
 DASHBOARD = ROOT / "configs" / "grafana" / "diplomacy-worker.json"
@@ -293,6 +356,7 @@ def test_dashboard_queries_only_metrics_the_worker_exposes():
         "diplomacy_http_fetches_total",
         "diplomacy_extraction_queue_depth",
         "diplomacy_dependency_up",
+        "diplomacy_consumer_lag",
     ):
         assert name in used, name
 
