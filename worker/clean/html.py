@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
@@ -182,6 +182,8 @@ class _PageFacts:
     authors: list[str] = field(default_factory=list)
     canonical: str | None = None
     declared_language: str | None = None
+    site_names: list[str] = field(default_factory=list)  # og:site_name, application-name
+    headline: str | None = None  # the page's first <h1>, in the article if there is one
 
 
 def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
@@ -238,6 +240,11 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
             if absolute.startswith(("http://", "https://")):
                 facts.canonical = absolute
                 break
+
+    facts.site_names = metas.get("og:site_name", []) + metas.get("application-name", [])
+    h1s = tree.xpath(".//article//h1") or tree.xpath(".//h1")
+    if h1s:
+        facts.headline = " ".join(" ".join(h1s[0].itertext()).split()) or None
 
     root = tree.getroottree().getroot()
     facts.declared_language = (
@@ -299,6 +306,60 @@ def _pick_published(
 
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
+_TITLE_SEPARATOR = re.compile(r"\s+[-|\u2013\u2014\u00b7\u00bb:]{1,2}\s+")
+_KEY = re.compile(r"[^\w]+")
+
+
+def _title_key(text: str) -> str:
+    return _KEY.sub(" ", text.casefold()).strip()
+
+
+def _is_site_name(segment: str, names: list[str]) -> bool:
+    """A title segment that is the outlet's name: equal to a known name, or to it without
+    a ".com"/".de" or a leading "www." ("CNET.de" for "CNET", "kath.ch")."""
+    key = _title_key(segment)
+    if not key:
+        return False
+    for name in names:
+        n = _title_key(name)
+        if not n:
+            continue
+        bare = re.sub(r"^www | (com|de|ch|org|net|co uk|co|uk|fr|it|es|in|za)$", "", n).strip()
+        if key in (n, bare) or (bare and _title_key(re.sub(r"\.\w{2,3}$", "", segment)) == bare):
+            return True
+    return False
+
+
+def pick_title(
+    title: str | None, headline: str | None, names: list[str], url: str | None = None
+) -> str | None:
+    """The article's headline: ``title`` (trafilatura's, from og:title / <title>) without
+    the outlet's name glued to either end ("... - Lesotho Times", "ADAC | ..."), and the
+    page's own ``headline`` (its <h1>) where the title only dresses it up ("Infant Abandonment
+    Cases In India: Newborns left in dustbins..." for the headline "Newborns left in
+    dustbins...")."""
+    title = " ".join((title or "").split()) or None
+    if url:
+        host = urlsplit(url).hostname or ""
+        names = [*names, host.removeprefix("www.")]
+    if title:
+        parts = _TITLE_SEPARATOR.split(title)
+        seps = _TITLE_SEPARATOR.findall(title)
+        while len(parts) > 1 and _is_site_name(parts[-1], names):
+            parts.pop()
+            seps.pop()
+        while len(parts) > 1 and _is_site_name(parts[0], names):
+            parts.pop(0)
+            seps.pop(0)
+        rebuilt = parts[0] + "".join(sep + part for sep, part in zip(seps, parts[1:], strict=True))
+        title = rebuilt.strip() or title
+    head = " ".join((headline or "").split())
+    if head and title and 3 <= len(head.split()) <= 40 and not _is_site_name(head, names):
+        h, t = _title_key(head), _title_key(title)
+        if h != t and h and f" {h} " in f" {t} ":
+            return head  # the title is the headline dressed up: the headline
+    return title
+
 
 def _paragraphs(text: str) -> str:
     """One paragraph a line, runs of spaces as one: one regex over the text, not one a line."""
@@ -347,7 +408,12 @@ def clean_html(html: str, url: str | None = None) -> CleanDoc:
 
     return CleanDoc(
         text=text,
-        title=(" ".join((doc.title or "").split()) or None),
+        title=pick_title(
+            doc.title,
+            facts.headline,
+            [n for n in (doc.sitename, site_name, *facts.site_names) if n],
+            canonical or url or doc.url,
+        ),
         authors=authors,
         published_at=published_at,
         site_name=site_name,
