@@ -551,6 +551,38 @@ def test_redis_outage_with_feeds_configured_never_stops_the_worker(
     assert "Traceback" not in log and proc.poll() is None
 
 
+def test_broker_gone_for_a_minute_with_feeds_configured_never_stops_the_worker(
+    site, worker_env_factory, services, tmp_path
+):
+    """Issue 9's second outage: the broker gone for a minute while the leader polls feeds.
+    The worker never exits; a new feed document published meanwhile is enriched after the
+    broker is back, and nothing accepted is lost."""
+    links = [site.add_page(f"/a/{p}.html", p) for p in ("nytimes-1", "wapo-1")]
+    body_a, _ = rewrite(OLD, links)
+    site.serve_feed(body_a, validators=False)
+    w = worker_env_factory(WORKER_FEEDS_FILE=feeds_file(tmp_path, site.url(FEED_PATH)), **POLL_ENV)
+    proc = w.start_worker()
+    wait_accounted(w, proc, enriched=2, dead=0)
+
+    services.stop_kafka()
+    try:
+        # a new document while the broker is away: its entries cannot be published yet
+        new_links = [site.add_page(f"/b/{p}.html", p) for p in ("telegraph", "wapo-2")]
+        body_b, new = rewrite(NEW, new_links)
+        site.serve_feed(body_b, validators=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, w.log_tail(proc)
+            time.sleep(2)
+    finally:
+        services.start_kafka()
+
+    enriched, _ = wait_accounted(w, proc, enriched=4, dead=0, timeout=240)
+    assert {i.link for i in new} <= {m["value"]["url"] for m in enriched}
+    assert proc.poll() is None, w.log_tail(proc)
+    assert "We experienced a crash" not in w.log_tail(proc, 5000)
+
+
 # --- 4: the poll and feeds commands ------------------------------------------------------------
 
 
