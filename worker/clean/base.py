@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -66,9 +67,10 @@ class CleanDoc:
 
 _CONTROL_RATIO = 0.02
 _SNIFF_BYTES = 64 * 1024
-#: C0 controls that never occur in text (TAB LF VT FF CR ESC do), as a table that deletes them:
-#: counting by ``len(s) - len(s.translate(...))`` runs in C, not one Python step a character.
-_DROP_CONTROLS = dict.fromkeys(c for c in range(32) if c not in (9, 10, 11, 12, 13, 27))
+#: C0 controls that never occur in text (TAB LF VT FF CR ESC do). Counted with one regex scan
+#: in C: ``str.translate`` with a table, tried before, cost ~2 ms on a 64 KB head (5 % of an
+#: extraction), the regex a few hundredths of that when, as in text, there are none.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 
 # --- shared guards -----------------------------------------------------------------------------
 
@@ -81,7 +83,7 @@ def _check_input(content: str, kind: str) -> None:
         raise BinaryContent("binary content: a PDF document decoded as text")
     if "\x00" in head:
         raise BinaryContent("binary content: NUL characters in the text")
-    controls = len(head) - len(head.translate(_DROP_CONTROLS))
+    controls = len(_CONTROLS.findall(head))
     if head and controls / len(head) > _CONTROL_RATIO:
         raise BinaryContent(f"binary content: {controls} control characters in the text")
     if not content or content.isspace():

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.settings import use_config
@@ -255,18 +256,29 @@ def _page_facts(tree: HtmlElement, url: str | None) -> _PageFacts:
     return facts
 
 
+_BYLINE_XPATH = etree.XPath(
+    './/*[@rel="author"] | .//*[@itemprop="author"]//*[@itemprop="name"]'
+    ' | .//*[contains(@class, "byline")]'
+)
+_BYLINE_CLASS = re.compile(r"(?:^|\s)byline(?:\s|$)|-byline|byline-")
+
+
 def _markup_authors(tree: HtmlElement) -> list[str]:
     """Names in byline markup (``rel=author``, ``itemprop=author``, a ``byline`` class): a
-    walk of the whole tree, so only when neither trafilatura nor the metadata found one."""
+    walk of the whole tree, so only when neither trafilatura nor the metadata found one. One
+    compiled XPath with a plain ``contains``; the class is checked word-wise here (an XPath
+    ``normalize-space(@class)`` on every element cost 2 % of an extraction)."""
     out = []
-    for el in tree.xpath(
-        './/*[@rel="author"] | .//*[@itemprop="author"]//*[@itemprop="name"]'
-        ' | .//*[contains(concat(" ", normalize-space(@class), " "), " byline ")'
-        ' or contains(@class, "-byline") or contains(@class, "byline-")]'
-    )[:5]:
+    for el in _BYLINE_XPATH(tree):
+        cls = el.get("class")
+        if cls is not None and el.get("rel") != "author" and el.get("itemprop") != "name":
+            if not _BYLINE_CLASS.search(cls):
+                continue
         text = " ".join(el.text_content().split())
         if 0 < len(text) <= 80 and not text.startswith(("http://", "https://")):
             out.append(text)
+        if len(out) >= 5:
+            break
     return out
 
 
