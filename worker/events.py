@@ -169,6 +169,29 @@ class AlertEvent(_Model):
     )
 
 
+def alert_for(event: EnrichedEvent, tag: TopicTag, **extra: Any) -> AlertEvent:
+    """The alert for one topic of an enriched event: the event's article, revision, countries,
+    versions and story, the topic's score and the sentences of its evidence; ``extra`` sets
+    the per-story fields (``kind``, ``new_countries``...)."""
+    return AlertEvent(
+        article_id=event.id,
+        topic=tag.id,
+        label=tag.label,
+        score=tag.score,
+        title=event.title,
+        url=event.url,
+        published_at=event.published_at,
+        source=event.source,
+        countries=list(event.countries),
+        evidence=list(dict.fromkeys(e.sentence for e in tag.evidence)),
+        revision=event.revision,
+        taxonomy_version=event.taxonomy_version,
+        model_version=event.model_version,
+        story_id=event.story.id if event.story is not None else None,
+        **extra,
+    )
+
+
 class DeadLetter(_Model):
     """On ``articles.dlq``: a record that could not be processed, and why."""
 

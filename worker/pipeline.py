@@ -30,6 +30,7 @@ from worker.events import (
     RawRecord,
     StoryRef,
     TextOrigin,
+    alert_for,
     utcnow,
 )
 from worker.stories import AlertDecision, Assignment, StoryIndex
@@ -362,22 +363,10 @@ async def enrich(
             )
             continue
         alerts.append(
-            AlertEvent(
-                article_id=aid,
-                topic=t.id,
-                label=t.label,
-                score=t.score,
-                title=title,
-                url=url,
-                published_at=published_at,
-                source=raw.source,
-                countries=event.countries,
-                evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
-                revision=revision,
-                taxonomy_version=event.taxonomy_version,
-                model_version=event.model_version,
+            alert_for(
+                event,
+                t,
                 kind=_alert_kind(ports, t.id, decision),
-                story_id=story.story_id if story is not None else None,
                 new_countries=list(decision.new_countries) if decision else [],
                 new_topics=list(decision.new_topics) if decision else [],
                 previous_score=decision.previous_score if decision else None,

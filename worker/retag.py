@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from worker.events import SCHEMA_VERSION, AlertEvent, EnrichedEvent
+from worker.events import SCHEMA_VERSION, AlertEvent, EnrichedEvent, alert_for
 from worker.settings import Settings
 
 
@@ -100,22 +100,7 @@ def revise(
         if (rule := rules.rules.get(t.id)) is not None and rule.passes(t, event.countries)
     }
     alerts = [
-        AlertEvent(
-            article_id=event.id,
-            topic=t.id,
-            label=t.label,
-            score=t.score,
-            title=event.title,
-            url=event.url,
-            published_at=event.published_at,
-            source=event.source,
-            countries=list(result.countries),
-            evidence=list(dict.fromkeys(e.sentence for e in t.evidence)),
-            revision=revision,
-            taxonomy_version=tagger.taxonomy_version,
-            model_version=tagger.model_version,
-            story_id=event.story.id if event.story is not None else None,
-        )
+        alert_for(revised, t)
         for t in rules.alerting(result)
         if t.id not in alerted_before and (only_topic is None or t.id == only_topic)
         if event.duplicate_of is None  # a republished copy never alerts
