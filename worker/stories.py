@@ -16,8 +16,9 @@ assigns an article (:class:`StoryIndex`) over a small storage port
 tests, the ``tag`` command); :mod:`worker.storystore` implements it in Redis, shared by
 every worker of the group, bounded by the window.
 
-Cost: the MinHash sketches are datasketch's (``MinHash.update_batch``, 64 permutations);
-the shingle hashes they are fed are computed with numpy in a few vectorised passes, and a
+Cost: the MinHash sketches are datasketch's ``affine32`` MinHash (64 permutations),
+computed here in numpy value for value (a unit test compares them) so that the worker does
+not import datasketch, whose package imports scipy (~0.5 s of start-up); the shingle hashes they are fed are computed with numpy in a few vectorised passes, and a
 long text feeds a fixed quarter of its shingles (:data:`SHINGLE_SAMPLE`, the same quarter
 for every copy), so sketching a page costs a small fraction of extracting it
 (``tests/benchmarks/bench_stories.py``).
@@ -38,7 +39,6 @@ from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from worker.tagging.model import STOPWORDS, stem
 
@@ -116,30 +116,54 @@ _NEWS_STOPWORDS = frozenset(
 """Bylines and page furniture that lead many articles of one outlet whatever the story."""
 
 
-@lru_cache(maxsize=4)
-def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
-    """(bands, rows) that datasketch's MinHashLSH picks for ``threshold`` (it minimises the
-    weighted false positive and negative probabilities)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+LSH_PARAMS = {DUPLICATE_LSH_THRESHOLD: (14, 4), STORY_LSH_THRESHOLD: (32, 2)}
+"""(bands, rows) per LSH threshold: what datasketch's ``MinHashLSH(threshold, NUM_PERM)``
+picks (it minimises the weighted false positive and negative probabilities); a unit test
+recomputes them with datasketch, whose import costs ~0.5 s (scipy) the worker need not pay."""
+
+MINHASH_SEED = 20261206
+"""Seed of the permutations: the same in every worker, so sketches compare across them."""
+
+_FMIX32 = (16, np.uint32(0x85EBCA6B), 13, np.uint32(0xC2B2AE35), 16)
+"""MurmurHash3's 32-bit finalizer (shifts and multipliers), as datasketch applies it."""
+
+
+def lsh_params(threshold: float) -> tuple[int, int]:
+    """(bands, rows) for ``threshold``: :data:`LSH_PARAMS`, else datasketch's choice."""
+    if threshold in LSH_PARAMS:
+        return LSH_PARAMS[threshold]
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
     return int(lsh.b), int(lsh.r)
 
 
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=20261206)
-_PERMUTATIONS = _TEMPLATE.permutations
-
-
-def _identity(x: Any) -> int:
-    return int(x)
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's ``affine32`` permutations for :data:`MINHASH_SEED`: h -> a*h + b mod
+    2^32 with odd ``a``, drawn as ``MinHash._init_permutations`` draws them."""
+    gen = np.random.RandomState(MINHASH_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
 def minhash(hashes: Iterable[int]) -> np.ndarray:
-    """datasketch MinHash of already-hashed 32-bit values (the same permutations in every
-    worker: the seed is fixed)."""
-    m = MinHash(
-        num_perm=NUM_PERM, hashfunc=_identity, permutations=_PERMUTATIONS, scheme="affine32"
-    )
-    m.update_batch(hashes)
-    return np.asarray(m.hashvalues, dtype=np.uint32)
+    """The MinHash signature of already-hashed 32-bit values: exactly datasketch's
+    ``MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme="affine32")`` with an identity
+    hash function and ``update_batch`` (a unit test compares them value for value), in
+    numpy without datasketch's per-value Python call or its scipy import."""
+    hv = np.fromiter(hashes, dtype=np.uint32)
+    if not hv.size:
+        return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv ^= hv >> s1
+    hv *= m1
+    hv ^= hv >> s2
+    hv *= m2
+    hv ^= hv >> s3
+    a, b = _permutations()
+    return np.asarray((hv[:, None] * a + b).min(axis=0), dtype=np.uint32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

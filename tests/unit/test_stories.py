@@ -315,3 +315,24 @@ def test_window_setting_reaches_the_index():
     assert index.window_s == 7200 and index.update_min_s == 30
     assert isinstance(index.backend, S.MemoryStoryBackend)
     assert timedelta(seconds=index.window_s) == timedelta(hours=2)
+
+
+def test_minhash_is_datasketchs_value_for_value():
+    from datasketch import MinHash, MinHashLSH
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 5, 300, 5000):
+        values = [int(v) for v in rng.integers(0, 1 << 32, n, dtype=np.uint64)]
+        ref = MinHash(num_perm=S.NUM_PERM, seed=S.MINHASH_SEED, hashfunc=int, scheme="affine32")
+        ref.update_batch(values)
+        assert np.array_equal(S.minhash(values), ref.hashvalues), n
+    # and on a real article's shingles, through a generator as sketch() passes them
+    r = ITEMS["wire-046"]
+    shingles = S.text_shingles(S.body_of(r["title"], r["text"])).tolist()
+    ref = MinHash(num_perm=S.NUM_PERM, seed=S.MINHASH_SEED, hashfunc=int, scheme="affine32")
+    ref.update_batch(shingles)
+    assert np.array_equal(S.minhash(v for v in shingles), ref.hashvalues)
+    # the LSH banding datasketch picks for each threshold
+    for threshold, params in S.LSH_PARAMS.items():
+        lsh = MinHashLSH(threshold=threshold, num_perm=S.NUM_PERM)
+        assert params == (lsh.b, lsh.r), threshold
