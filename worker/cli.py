@@ -57,7 +57,7 @@ def _progress(i: int, n: int, label: str, status: str) -> None:
 
 
 async def _tag(paths: list[str], settings: Settings) -> int:
-    from worker.bootstrap import InlineExtractor, build_ports, make_story_index
+    from worker.bootstrap import DirectExtractor, build_ports, make_story_index
     from worker.dedup import MemorySeenStore
     from worker.pipeline import Enriched, Failed, Skipped, enrich
     from worker.sources.seeds import SeedError, read_seed
@@ -65,7 +65,7 @@ async def _tag(paths: list[str], settings: Settings) -> int:
     ports = build_ports(
         settings,
         seen=MemorySeenStore(),
-        extractor=InlineExtractor(),
+        extractor=DirectExtractor(),  # one file at a time: no thread hop
         stories=make_story_index(settings),  # the files of one call cluster together
     )
     failures = 0

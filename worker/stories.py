@@ -18,7 +18,8 @@ every worker of the group, bounded by the window.
 
 Cost: the MinHash sketches are datasketch's ``affine32`` MinHash (64 permutations),
 computed here in numpy value for value (a unit test compares them) so that the worker does
-not import datasketch, whose package imports scipy (~0.5 s of start-up); the shingle hashes they are fed are computed with numpy in a few vectorised passes, and a
+not import datasketch, whose package imports scipy (~0.5 s of start-up); the shingle
+hashes they are fed are computed with numpy in a few vectorised passes, and a
 long text feeds a fixed quarter of its shingles (:data:`SHINGLE_SAMPLE`, the same quarter
 for every copy), so sketching a page costs a small fraction of extracting it
 (``tests/benchmarks/bench_stories.py``).

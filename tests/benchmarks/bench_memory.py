@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from worker.bootstrap import InlineExtractor  # noqa: E402
+from worker.bootstrap import DirectExtractor  # noqa: E402
 from worker.dedup import MemorySeenStore  # noqa: E402
 from worker.events import RawRecord, Source  # noqa: E402
 from worker.pipeline import Enriched, Ports, enrich  # noqa: E402
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tagger = Tagger.from_config_dir(ROOT / "configs")
     rules = AlertRules.from_file(ROOT / "configs" / "alerts.yaml", tagger)
-    extractor = InlineExtractor()
+    extractor = DirectExtractor()
     source = Source(kind="seed", name="bench-memory")
     loop = asyncio.new_event_loop()
     tenth = max(1, args.articles // 10)

@@ -13,9 +13,10 @@ hits every stage alike, it times for each page:
 - ``clean``: ``worker.clean.clean_html`` (``clean_text`` for a ``.txt``): parse, page facts,
   trafilatura with the project's options, dates, authors, language;
 - ``tag``: the real Tagger + AlertRules (configs/) on the cleaned title and text;
-- ``pipeline``: ``worker.pipeline.enrich`` on a raw seed record, with InlineExtractor, the
-  real Tagger/AlertRules and a fresh MemorySeenStore (so nothing is a duplicate), plus the
-  JSON serialisation of the event and its alerts (what the service publishes).
+- ``pipeline``: ``worker.pipeline.enrich`` on a raw seed record, with DirectExtractor
+  (cleans in the calling thread, as ``tag`` does), the real Tagger/AlertRules and a fresh
+  MemorySeenStore (so nothing is a duplicate), plus the JSON serialisation of the event
+  and its alerts (what the service publishes).
 
 The stages of one page run in a different order on each repeat (rotated), so that caches
 warmed by one stage do not favour the next. Each figure is the median of N repeats
@@ -40,7 +41,7 @@ import trafilatura
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from worker.bootstrap import InlineExtractor  # noqa: E402
+from worker.bootstrap import DirectExtractor  # noqa: E402
 from worker.clean import CleanError, clean_html, clean_text, warm_up  # noqa: E402
 from worker.clean.html import TRAFILATURA_OPTIONS  # noqa: E402
 from worker.dedup import MemorySeenStore  # noqa: E402
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tagger = Tagger.from_config_dir(ROOT / "configs")
     rules = AlertRules.from_file(ROOT / "configs" / "alerts.yaml", tagger)
-    extractor = InlineExtractor()
+    extractor = DirectExtractor()
     source = Source(kind="seed", name="bench")
     records = {
         name: RawRecord.model_validate(
