@@ -121,7 +121,7 @@ def _check_not_binary(head: bytes) -> None:
         raise BinaryContent(f"binary content: looks like {article} {what}")
     if b"\x00" in head:
         raise BinaryContent("binary content: contains NUL bytes and is not UTF-16/32 text")
-    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))  # one pass, in C
     if head and controls / len(head) > _CONTROL_RATIO:
         raise BinaryContent(
             f"binary content: {controls} control bytes in the first {len(head)} bytes"
