@@ -170,3 +170,41 @@ def test_silver_labels_are_the_annotators_and_measured_on_gold(
     assert report["control_vs_gold"] == kept["control_vs_gold"]
     assert report["control_vs_gold"]["items"] >= 500
     assert report["control_vs_gold"]["topics_micro_f1"] >= 0.9
+
+
+def test_uncertain_strata_pick_what_the_model_is_unsure_of() -> None:
+    import math
+
+    from worker.corpus.sample import uncertain_strata
+    from worker.tagging import Tagger
+
+    texts = [
+        "Minsk orders the Lithuanian ambassador out within 72 hours after a spy row.",
+        "The two governments restore full diplomatic relations and reopen embassies.",
+        "Heavy rain floods the city centre; schools stay closed on Monday.",
+        "China expresses its resolute opposition to North Korea's nuclear test.",
+        "The football club signs a new striker from Brazil.",
+    ]
+    pool = {"wcep": [{"id": f"w{i}", "title": None, "text": t} for i, t in enumerate(texts)]}
+    [st] = uncertain_strata(pool, ["diplomatic-relations=3"], band=1.0, quota=9)
+    assert st.name == "wcep:uncertain:diplomatic-relations" and st.quota == 3
+    model = Tagger.from_config_dir(Path("configs")).model
+    assert model is not None and model.version in st.rule
+    th = dict(zip(model.topics, model.thresholds.tolist(), strict=True))["diplomatic-relations"]
+    tagger = Tagger.from_config_dir(Path("configs"))
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+
+    picked = []
+    for it in pool["wcep"]:
+        p = tagger.tag(None, it["text"]).model_scores["diplomatic-relations"]
+        assert st.pick(it) == (abs(logit(p) - logit(th)) <= 1.0), (it["text"], p)
+        picked.append(st.pick(it))
+    # the sure ones (relations restored; floods, football) are not read; a wide band takes all
+    assert not any(picked[1:3]) and not picked[4]
+    [wide] = uncertain_strata(pool, ["diplomatic-relations"], band=50.0, quota=9)
+    assert all(wide.pick(it) for it in pool["wcep"]) and wide.quota == 9
+    with pytest.raises(SystemExit, match="unknown topics"):
+        uncertain_strata(pool, ["diplomacy"], band=1.0, quota=1)

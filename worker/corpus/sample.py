@@ -24,6 +24,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -491,6 +492,52 @@ def draw(
     return list(chosen.values()), record
 
 
+def uncertain_strata(
+    pools: dict[str, list[Item]], wanted: list[str], band: float, quota: int
+) -> list[Stratum]:
+    """One stratum per topic: WCEP events the current model (``configs/``) is unsure of for
+    that topic, its log-odds within ``band`` of the threshold's (band 1: p from 0.08 to 0.40
+    around a threshold of 0.2). Uncertainty
+    sampling: the items nearest the model's decision boundary teach it most per label. The
+    model only chooses what is *read*; annotators never see its output. For training-only
+    (silver) parts: such a sample is not representative, so it never joins the evaluation
+    corpus."""
+    from worker.tagging import Tagger
+
+    quotas = {w.split("=")[0]: int(w.split("=")[1]) if "=" in w else quota for w in wanted}
+    topics = list(quotas)
+    tagger = Tagger.from_config_dir(ROOT / "configs")
+    model = tagger.model
+    if model is None:
+        raise SystemExit("no topic model in configs/: train one first")
+    th = dict(zip(model.topics, model.thresholds.tolist(), strict=True))
+    unknown = sorted(set(topics) - set(th))
+    if unknown:
+        raise SystemExit(f"unknown topics: {', '.join(unknown)}")
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+
+    near: dict[str, set[str]] = {t: set() for t in topics}
+    for it in pools.get("wcep", []):
+        scores = tagger.tag(it.get("title"), it["text"]).model_scores
+        for t in topics:
+            if abs(logit(scores.get(t, 0.0)) - logit(th[t])) <= band:
+                near[t].add(it["id"])
+    version = getattr(model, "version", "?")
+    return [
+        Stratum(
+            f"wcep:uncertain:{t}",
+            "wcep",
+            f"model {version}: logit p({t}) within {band} of its threshold's ({th[t]:.3f})",
+            lambda it, ids=near[t]: it["id"] in ids,  # type: ignore[misc]
+            quotas[t],
+        )
+        for t in topics
+    ]
+
+
 # ---------------------------------------------------------------------------- groups
 
 
@@ -626,6 +673,14 @@ def main(argv: list[str] | None = None) -> int:
         help="draw only from these strata (with --extend)",
     )
     p.add_argument("--quota", type=int, default=None, help="quota of each --only stratum")
+    p.add_argument(
+        "--uncertain", nargs="*", default=None, metavar="TOPIC",
+        help="with --extend: draw instead WCEP events the current model is unsure of for "
+        "these topics (TOPIC or TOPIC=QUOTA; --quota otherwise; training-only parts)",
+    )  # fmt: skip
+    p.add_argument(
+        "--band", type=float, default=1.0, help="with --uncertain: |logit p - logit threshold|"
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
 
@@ -642,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
             {k: prev[k] for k in ("seed", "made", "strata", "items", "batches")}
         ]
         first = sum(x["batches"] for x in parts)
+        # numbers after every batch file of the run (control batches were added by hand)
+        numbers = [int(f.stem[6:]) for f in (out / "batches").glob("batch-*.jsonl")]
+        first = max([first, *(n + 1 for n in numbers if f"{n}".isdigit())])
         taken = {it["id"] for it in old}
         taken_titles = {norm_title(it["title"]) for it in old if it.get("title")}
         for name in pools:
@@ -657,7 +715,11 @@ def main(argv: list[str] | None = None) -> int:
             replace(st, quota=st.quota if st.quota >= 10_000 else round(st.quota * args.scale))
             for st in plan
         ]
-    if args.only is not None:
+    if args.uncertain:
+        if not args.extend:
+            raise SystemExit("--uncertain adds a part to a run: use it with --extend")
+        plan = uncertain_strata(pools, args.uncertain, args.band, args.quota or 300)
+    elif args.only is not None:
         plan = [
             replace(st, quota=args.quota if args.quota is not None else st.quota)
             for st in plan
@@ -677,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "scale": args.scale,
             "only": args.only,
+            "uncertain": args.uncertain,
             "made": datetime.now(UTC).isoformat(timespec="seconds"),
             "strata": record,
             "items": len(new),
