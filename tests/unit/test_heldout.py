@@ -2,10 +2,11 @@
 
 ``tests/data/heldout/feeds-heldout.jsonl``: 117 items from the feed snapshots in
 ``tests/data/feeds/`` (titles and summaries, 2025-2026), labelled by one annotator under
-TAXONOMY.md before the tagger was run on them (see the README next to it). The floors sit a little
-under what the tagger reaches (taxonomy 1.1.0 with model 1.0: topics micro-F1 0.839; model
-1.1+1d2e64353d: 0.831, three items apart; the rules alone 0.824; countries 0.997); the tagger reached 0.717 on this set before it was used to find
-general weaknesses of the rules. The model never saw it.
+TAXONOMY.md before the tagger was run on them (see the README next to it). The floors sit a
+little under what the tagger reaches (taxonomy 1.1.0 with model 1.0: topics micro-F1 0.839;
+model 1.1+1d2e64353d: 0.831, three items apart; the rules alone 0.824; countries 0.997); the
+tagger reached 0.717 on this set before it was used to find general weaknesses of the rules.
+The model never saw it.
 """
 
 from __future__ import annotations
