@@ -268,7 +268,9 @@ def cross_validate_records(
     alerted: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
     correct: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
     for fold in folds:
-        model = as_model(fold.fitted, topics, fold.thresholds, tagger.taxonomy_version)
+        model = as_model(
+            fold.fitted, topics, fold.thresholds, tagger.taxonomy_version, fold.decides
+        )
         with_model = tagger.with_model(model)
         th_model = dict(zip(topics, fold.model_thresholds, strict=True))
         for i in fold.test:

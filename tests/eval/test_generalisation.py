@@ -5,10 +5,11 @@ thresholded, on the other folds only; a story's items stay in one fold).
 Every training fold also gets the one-annotator items of ``silver.jsonl`` (less those of the
 test fold's stories), as ``train`` does; they are never scored.
 
-Floors sit a little under what rules + model reach (model 1.1, corpus of 4,809 items plus
+Floors sit a little under what rules + model reach (model 1.2, corpus of 4,809 items plus
 19,624 silver items: `python -m worker eval --cv 5 tests/data/corpus/corpus.jsonl`): topics
-micro-F1 0.796 (the rules alone: 0.524; model 1.0 without the silver items: 0.763),
-headlines 0.773, headline + summary 0.739, paragraphs 0.810, every topic >= 0.63. Issue 8
+micro-F1 0.797 (the rules alone: 0.524; model 1.0 without the silver items: 0.763),
+headlines 0.779, headline + summary 0.738, paragraphs 0.810, every topic >= 0.63, the
+arms-control alert 63 pages at precision 0.889 (the rules alone: 63 at 0.857). Issue 8
 asks for 0.85, every topic >= 0.70 and headlines >= 0.80: not reached yet (see the README,
 "What the model cannot do"); raise the floors as the tagger improves.
 """
@@ -33,7 +34,7 @@ SUMMARY_F1 = 0.71
 PARAGRAPH_F1 = 0.79
 TOPIC_F1 = 0.60
 MODEL_GAIN = 0.22  # rules + model over the rules alone, micro-F1
-ARMS_ALERT_PRECISION = 0.80
+ARMS_ALERT_PRECISION = 0.84
 
 
 @pytest.fixture(scope="module")

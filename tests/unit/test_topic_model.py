@@ -218,3 +218,57 @@ def test_extra_items_of_a_held_out_story_stay_out_of_training() -> None:
     assert [e.id for e in items] == ["a", "b", "y", "z"]
     assert weights is not None and len(weights) == 4
     assert with_extra(train, [], held) == (train, None)
+
+
+def test_combination_per_topic_is_chosen_out_of_fold() -> None:
+    """Rules-or-model by default; the model alone where it beats the union by the margin (the
+    rules' tags of that topic are mostly false alarms the model has learnt to discount)."""
+    import numpy as np
+
+    from worker.tagging.train import DECIDE_MARGIN, Example, choose_combination
+
+    def ex(i: int, gold: set[str], rules: set[str]) -> Example:
+        return Example(str(i), str(i), "headline", frozenset(gold), frozenset(rules), set(), 1)
+
+    topics = ["noisy", "helpful"]
+    examples, probs = [], []
+    for i in range(40):
+        positive = i % 2 == 0
+        gold = {"noisy"} if positive else set()
+        # the rules tag "noisy" on every item: half of it false; the model separates them
+        rules = {"noisy"}
+        # "helpful": the rules find 10 positives the model misses, and nothing else
+        if i < 10:
+            gold, rules = gold | {"helpful"}, rules | {"helpful"}
+        examples.append(ex(i, gold, rules))
+        probs.append([0.9 if positive else 0.1, 0.05])
+    thresholds, decides = choose_combination(np.array(probs), examples, topics)
+    assert decides == ["noisy"] and DECIDE_MARGIN > 0
+    assert 0.1 < thresholds[0] <= 0.9
+
+
+def test_a_topic_the_model_decides_drops_the_rules_tag_on_short_items_only(
+    tagger: Tagger,
+) -> None:
+    from worker.tagging.model import TopicModel
+
+    data = orjson.loads(MODEL.read_bytes())
+    data["model_decides"] = ["sanctions"]
+    data["thresholds"]["sanctions"] = 1.01  # the model never finds it
+    strict = tagger.with_model(TopicModel(data))
+    title = "EU imposes sanctions on Belarusian officials"
+    assert "sanctions" in [t.id for t in tagger.tag(title, "").topics]
+    assert "sanctions" not in [t.id for t in strict.tag(title, "").topics]
+    # a long article's lead is not the whole story: there the rules' tag stands
+    text = " ".join(
+        [
+            "The European Union imposed sanctions on Belarusian officials on Monday.",
+            "The measures freeze assets and ban travel.",
+            "Officials in Minsk called the move hostile.",
+            "Ministers will review the list in six months.",
+        ]
+    )
+    assert "sanctions" in [t.id for t in strict.tag(title, text).topics]
+    # and a model file without the key decides nothing (files of earlier series)
+    del data["model_decides"]
+    assert TopicModel(data).decides == frozenset()

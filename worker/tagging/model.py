@@ -285,6 +285,8 @@ class TopicModel:
                 [float(data.get("long_thresholds", data["thresholds"])[t]) for t in self.topics],
                 dtype=np.float64,
             )
+            #: topics the model alone decides on a short item (rules-or-model elsewhere)
+            self.decides: frozenset[str] = frozenset(data.get("model_decides") or ())
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"malformed model: {exc!r}") from None
         if weights.shape != (len(vocab), len(self.topics)) or self.bias.shape != (
@@ -339,12 +341,13 @@ class TopicModel:
 
     def predict(
         self, title: str | None, text: str, mentions: Sequence[Mention] = ()
-    ) -> tuple[dict[str, float], list[ModelHit]]:
-        """Every topic's probability, and the topics over their threshold with the spans that
-        carried them."""
+    ) -> tuple[dict[str, float], list[ModelHit], frozenset[str]]:
+        """Every topic's probability, the topics over their threshold with the spans that
+        carried them, and the topics the model decides (:attr:`decides`) that it rejects here
+        (a short item under the threshold): the rules' tags of those do not stand."""
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
-            return {}, []
+            return {}, [], frozenset()
         # one pass over the window: the names score it, their places give the evidence
         feats = features_of(window.tokens, inside)
         get = self.index.get
@@ -375,11 +378,17 @@ class TopicModel:
             for ti, (p, th) in enumerate(zip(plist, thresholds.tolist(), strict=True))
             if p >= th and self.topics[ti] not in vetoed
         ]
+        rejected = (
+            frozenset(t for t in self.decides if t not in {self.topics[ti] for ti in found})
+            if self.decides and not lead
+            else frozenset()
+        )
         if not found:
-            return scores, []
-        return scores, [
+            return scores, [], rejected
+        hits = [
             ModelHit(self.topics[ti], plist[ti], self._evidence(idx, where, ti), -1) for ti in found
         ]
+        return scores, hits, rejected
 
     def _evidence(
         self, idx: list[int], where: list[Span | None], ti: int, k: int = 3

@@ -407,7 +407,9 @@ class Tagger:
         ]
         if self.model is None or not use_model:
             return TagResult(topics=topics, countries=countries, scores=scores, mentions=mentions)
-        model_scores, hits = self.model.predict(title, text, mentions)
+        model_scores, hits, rejected = self.model.predict(title, text, mentions)
+        if rejected:  # short items: topics the model decides, and rejects here
+            topics = [t for t in topics if t.id not in rejected]
         if hits:
             topics = self._add_model_topics(topics, hits, dict(fields))
         return TagResult(

@@ -43,7 +43,7 @@ EXTRA_NAME = "silver.jsonl"
 training fold (less those of the test fold's stories) and are never scored."""
 EXTRA_WEIGHT = 1.0
 DEFAULT_OUT = ROOT / "configs" / "topic-model.json"
-MODEL_SERIES = "1.1"
+MODEL_SERIES = "1.2"
 """Bumped by hand when the features or the training method change; the model's version is
 this plus a digest of its weights."""
 
@@ -194,6 +194,37 @@ def choose_thresholds(
 ) -> list[float]:
     """Per topic, the grid threshold with the best F1 of (rules or model >= t) on these
     out-of-fold probabilities; ties to the higher threshold (fewer false alarms)."""
+    return [th for th, _ in _best_thresholds(probs, examples, topics, combine)]
+
+
+DECIDE_MARGIN = 0.01
+"""The model alone must beat rules-or-model by this much F1 (out of fold) to decide a topic
+on short items: on a tie the rules keep their tags and their exact evidence."""
+
+
+def choose_combination(
+    probs: np.ndarray, examples: Sequence[Example], topics: Sequence[str]
+) -> tuple[list[float], list[str]]:
+    """Per topic, how the rules and the model combine on short items, chosen on out-of-fold
+    predictions: rules-or-model (the default), or the model alone when its best F1 beats the
+    union's by :data:`DECIDE_MARGIN` (the model reads the rules' finds as features, so it has
+    learnt how far to trust them). Returns the thresholds (the union's, or the model-alone
+    one for the topics the model decides) and the topics it decides."""
+    union = _best_thresholds(probs, examples, topics, True)
+    alone = _best_thresholds(probs, examples, topics, False)
+    thresholds, decides = [], []
+    for t, (th_u, f_u), (th_m, f_m) in zip(topics, union, alone, strict=True):
+        if f_m >= f_u + DECIDE_MARGIN:
+            thresholds.append(th_m)
+            decides.append(t)
+        else:
+            thresholds.append(th_u)
+    return thresholds, decides
+
+
+def _best_thresholds(
+    probs: np.ndarray, examples: Sequence[Example], topics: Sequence[str], combine: bool
+) -> list[tuple[float, float]]:
     out = []
     for ti, t in enumerate(topics):
         gold = np.array([t in ex.topics for ex in examples])
@@ -207,7 +238,7 @@ def choose_thresholds(
             f = _f1(tp, fp, fn)
             if f >= best[0]:
                 best = (f, th)
-        out.append(best[1])
+        out.append((best[1], best[0]))
     return out
 
 
@@ -256,8 +287,9 @@ class Fold:
     index: int
     test: list[int]  # indices of the fold's items
     fitted: Fitted  # trained on the other folds
-    thresholds: list[float]  # for rules-or-model, chosen on the other folds only
+    thresholds: list[float]  # as the service combines, chosen on the other folds only
     model_thresholds: list[float]  # for the model alone, likewise
+    decides: list[str]  # topics the model alone decides on short items
 
 
 def cv_folds(
@@ -282,13 +314,15 @@ def cv_folds(
         held = {ex.group for ex in test}
         extra_f = [ex for ex in extra if ex.group not in held]
         inner_probs = oof_probs(train, topics, inner, c, extra_f)
+        thresholds, decides = choose_combination(inner_probs, train, topics)
         out.append(
             Fold(
                 f,
                 test_idx,
                 fit_with(train, extra_f, test, topics, c),
-                choose_thresholds(inner_probs, train, topics, combine=True),
+                thresholds,
                 choose_thresholds(inner_probs, train, topics, combine=False),
+                decides,
             )
         )
         if progress:
@@ -300,11 +334,17 @@ def cv_folds(
 
 
 def as_model(
-    fitted: Fitted, topics: Sequence[str], thresholds: Sequence[float], taxonomy_version: str
+    fitted: Fitted,
+    topics: Sequence[str],
+    thresholds: Sequence[float],
+    taxonomy_version: str,
+    decides: Sequence[str] = (),
 ) -> TopicModel:
     """An in-memory model, exactly as its file would load."""
     long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
-    data = model_json(fitted, topics, thresholds, long_thresholds, taxonomy_version, {})
+    data = model_json(
+        fitted, topics, thresholds, long_thresholds, taxonomy_version, {}, decides=decides
+    )
     return TopicModel(orjson.loads(data))
 
 
@@ -318,6 +358,7 @@ def model_json(
     long_thresholds: Sequence[float],
     taxonomy_version: str,
     training: dict[str, Any],
+    decides: Sequence[str] = (),
 ) -> bytes:
     keep = [i for i in range(len(fitted.vocabulary)) if np.abs(fitted.weights[i]).max() >= 1e-4]
     weights = [[round(float(x), 5) for x in fitted.weights[i]] for i in keep]
@@ -328,6 +369,7 @@ def model_json(
         "taxonomy_version": taxonomy_version,
         "thresholds": {t: float(v) for t, v in zip(topics, thresholds, strict=True)},
         "long_thresholds": {t: float(v) for t, v in zip(topics, long_thresholds, strict=True)},
+        "model_decides": sorted(decides),
         "bias": [round(float(x), 5) for x in fitted.bias],
         "training": training,
         "vocabulary": [fitted.vocabulary[i] for i in keep],
@@ -405,7 +447,7 @@ def train_model(
             f"{len(examples)} + {len(extra_ex)} items prepared in {time.monotonic() - t0:.1f} s"
         )
     probs = oof_probs(examples, topics, k, c, extra_ex)
-    thresholds = choose_thresholds(probs, examples, topics, combine=True)
+    thresholds, decides = choose_combination(probs, examples, topics)
     long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
     if progress:
         progress(f"thresholds from {k}-fold out-of-fold predictions")
@@ -424,10 +466,12 @@ def train_model(
         "threshold_folds": k,
         "long_threshold_margin": LONG_THRESHOLD_MARGIN,
         "method": "one-vs-rest logistic regression (liblinear, L2) over words, word pairs and "
-        "state mentions; thresholds for rules-or-model on grouped out-of-fold predictions",
+        "state mentions; per topic rules-or-model or (on short items) the model alone, and "
+        "its thresholds, chosen on grouped out-of-fold predictions",
+        "decide_margin": DECIDE_MARGIN,
     }
     data = model_json(
-        fitted, topics, thresholds, long_thresholds, tagger.taxonomy_version, training
+        fitted, topics, thresholds, long_thresholds, tagger.taxonomy_version, training, decides
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
