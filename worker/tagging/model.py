@@ -379,7 +379,7 @@ class TopicModel:
             if p >= th and self.topics[ti] not in vetoed
         ]
         rejected = (
-            frozenset(t for t in self.decides if t not in {self.topics[ti] for ti in found})
+            self.decides - {self.topics[ti] for ti in found}
             if self.decides and not lead
             else frozenset()
         )
