@@ -269,7 +269,13 @@ def cross_validate_records(
     correct: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
     for fold in folds:
         model = as_model(
-            fold.fitted, topics, fold.thresholds, tagger.taxonomy_version, fold.decides
+            fold.fitted,
+            topics,
+            fold.thresholds,
+            tagger.taxonomy_version,
+            fold.decides,
+            fold.headlines,
+            fold.model_thresholds,
         )
         with_model = tagger.with_model(model)
         th_model = dict(zip(topics, fold.model_thresholds, strict=True))

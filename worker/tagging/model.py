@@ -287,6 +287,13 @@ class TopicModel:
             )
             #: topics the model alone decides on a short item (rules-or-model elsewhere)
             self.decides: frozenset[str] = frozenset(data.get("model_decides") or ())
+            #: on a headline alone (a title, no text) the model decides every topic, with
+            #: the thresholds chosen for the model alone
+            self.decides_headlines = bool(data.get("model_decides_headlines", False))
+            self.alone_thresholds = np.asarray(
+                [float(data.get("alone_thresholds", data["thresholds"])[t]) for t in self.topics],
+                dtype=np.float64,
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"malformed model: {exc!r}") from None
         if weights.shape != (len(vocab), len(self.topics)) or self.bias.shape != (
@@ -343,8 +350,9 @@ class TopicModel:
         self, title: str | None, text: str, mentions: Sequence[Mention] = ()
     ) -> tuple[dict[str, float], list[ModelHit], frozenset[str]]:
         """Every topic's probability, the topics over their threshold with the spans that
-        carried them, and the topics the model decides (:attr:`decides`) that it rejects here
-        (a short item under the threshold): the rules' tags of those do not stand."""
+        carried them, and the topics the model decides (:attr:`decides`, or every topic on a
+        headline alone when :attr:`decides_headlines`) that it rejects here (a short item under
+        the threshold): the rules' tags of those do not stand."""
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
             return {}, [], frozenset()
@@ -366,7 +374,12 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
-        thresholds = self.long_thresholds if lead else self.thresholds
+        headline = self.decides_headlines and window.tokens[-1].field == "title"
+        decides = frozenset(self.topics) if headline else self.decides
+        if lead:
+            thresholds = self.long_thresholds
+        else:
+            thresholds = self.alone_thresholds if headline else self.thresholds
         plist = probs.tolist()
         scores = {t: round(p, 4) for t, p in zip(self.topics, plist, strict=True)}
         # the rules' exclusions bind the model too: a topic whose term the rules dropped for
@@ -379,9 +392,7 @@ class TopicModel:
             if p >= th and self.topics[ti] not in vetoed
         ]
         rejected = (
-            self.decides - {self.topics[ti] for ti in found}
-            if self.decides and not lead
-            else frozenset()
+            decides - {self.topics[ti] for ti in found} if decides and not lead else frozenset()
         )
         if not found:
             return scores, [], rejected

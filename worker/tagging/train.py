@@ -43,12 +43,18 @@ EXTRA_NAME = "silver.jsonl"
 training fold (less those of the test fold's stories) and are never scored."""
 EXTRA_WEIGHT = 1.0
 DEFAULT_OUT = ROOT / "configs" / "topic-model.json"
-MODEL_SERIES = "1.2"
+MODEL_SERIES = "1.3"
 """Bumped by hand when the features or the training method change; the model's version is
 this plus a digest of its weights."""
 
-DEFAULT_C = 64.0
+DEFAULT_C = 32.0
 MIN_DF = 2
+NB_MIX = 0.5
+"""Each topic's features are scaled, before fitting, by ``(1 - NB_MIX) + NB_MIX * |r|`` where
+``r`` is the feature's log-count ratio between the topic's positives and negatives (NBSVM,
+Wang and Manning 2012, interpolated): words that tell the classes apart start with a larger
+share of the regularisation budget. The scale folds into the stored weights, so inference is
+unchanged. Measured on grouped out-of-fold predictions: +0.004 micro-F1, headlines +0.01."""
 THRESHOLD_GRID = tuple(round(0.20 + 0.025 * i, 3) for i in range(29))  # 0.20 .. 0.90
 
 
@@ -132,6 +138,7 @@ def fit(
     class_weight: Any = None,
     weights: Sequence[float] | None = None,
 ) -> Fitted:
+    from scipy.sparse import diags
     from sklearn.linear_model import LogisticRegression
 
     df: dict[str, int] = {}
@@ -141,6 +148,7 @@ def fit(
     vocab = sorted(f for f, n in df.items() if n >= MIN_DF)
     index = {f: i for i, f in enumerate(vocab)}
     x = _matrix(examples, index)
+    present = (x > 0).astype(np.float64)
     w = np.zeros((len(vocab), len(topics)))
     b = np.zeros(len(topics))
     for ti, t in enumerate(topics):
@@ -154,10 +162,20 @@ def fit(
         clf = LogisticRegression(
             C=c, solver="liblinear", max_iter=1000, random_state=0, class_weight=class_weight
         )
-        clf.fit(x, y, sample_weight=None if weights is None else np.asarray(weights))
-        w[:, ti] = clf.coef_[0]
+        scale = nb_scale(present, y)
+        clf.fit(x @ diags(scale), y, sample_weight=None if weights is None else np.asarray(weights))
+        w[:, ti] = clf.coef_[0] * scale
         b[ti] = clf.intercept_[0]
     return Fitted(vocab, w, b)
+
+
+def nb_scale(present: Any, y: np.ndarray) -> np.ndarray:
+    """Per feature, ``(1 - NB_MIX) + NB_MIX * |log-count ratio|`` of the positives (``y``) over
+    the negatives, add-one smoothed (see :data:`NB_MIX`)."""
+    p = np.asarray(present[y == 1].sum(axis=0)).ravel() + 1.0
+    q = np.asarray(present[y == 0].sum(axis=0)).ravel() + 1.0
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    return (1.0 - NB_MIX) + NB_MIX * np.abs(r)
 
 
 def predict(fitted: Fitted, examples: Sequence[Example]) -> np.ndarray:
@@ -198,28 +216,84 @@ def choose_thresholds(
 
 
 DECIDE_MARGIN = 0.01
-"""The model alone must beat rules-or-model by this much F1 (out of fold) to decide a topic
-on short items: on a tie the rules keep their tags and their exact evidence."""
+"""The model alone must beat rules-or-model by at least this F1 (out of fold) to decide a
+topic on short items, and beat it in every fold: on a tie, or a gain that holds in some folds
+only, the rules keep their tags and their exact evidence. (Model 1.2 asked the margin only,
+and the model decided armed-conflict too with 1.3's features: +0.002 on the corpus, -0.04
+on the feed held-out set; see the README.)"""
 
 
 def choose_combination(
-    probs: np.ndarray, examples: Sequence[Example], topics: Sequence[str]
+    probs: np.ndarray,
+    examples: Sequence[Example],
+    topics: Sequence[str],
+    folds: Sequence[int] | None = None,
 ) -> tuple[list[float], list[str]]:
     """Per topic, how the rules and the model combine on short items, chosen on out-of-fold
     predictions: rules-or-model (the default), or the model alone when its best F1 beats the
-    union's by :data:`DECIDE_MARGIN` (the model reads the rules' finds as features, so it has
-    learnt how far to trust them). Returns the thresholds (the union's, or the model-alone
-    one for the topics the model decides) and the topics it decides."""
+    union's by :data:`DECIDE_MARGIN` overall and, with those thresholds, in every one of
+    ``folds`` (the fold of each example) too. The model reads the rules' finds as features,
+    so it may have learnt how far to trust them; the fold test asks that this holds across
+    stories, not on average. Returns the thresholds (the union's, or the model-alone one for
+    the topics the model decides) and the topics it decides."""
     union = _best_thresholds(probs, examples, topics, True)
     alone = _best_thresholds(probs, examples, topics, False)
+    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
+    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
+    fold_of = np.asarray(folds if folds is not None else [0] * len(examples))
     thresholds, decides = [], []
-    for t, (th_u, f_u), (th_m, f_m) in zip(topics, union, alone, strict=True):
-        if f_m >= f_u + DECIDE_MARGIN:
+    for ti, (t, (th_u, f_u), (th_m, f_m)) in enumerate(zip(topics, union, alone, strict=True)):
+        steady = all(
+            _f1_of(probs[m, ti] >= th_m, gold[m, ti])
+            > _f1_of(rules[m, ti] | (probs[m, ti] >= th_u), gold[m, ti])
+            for m in (fold_of == f for f in np.unique(fold_of))
+        )
+        if f_m >= f_u + DECIDE_MARGIN and steady:
             thresholds.append(th_m)
             decides.append(t)
         else:
             thresholds.append(th_u)
     return thresholds, decides
+
+
+def _f1_of(pred: np.ndarray, gold: np.ndarray) -> float:
+    return _f1(int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum()))
+
+
+def choose_headline_mode(
+    probs: np.ndarray,
+    examples: Sequence[Example],
+    topics: Sequence[str],
+    thresholds: Sequence[float],
+    decides: Sequence[str],
+    alone_thresholds: Sequence[float],
+    folds: Sequence[int] | None = None,
+) -> bool:
+    """Whether the model alone should decide every topic of a headline alone (a title, no
+    text), with ``alone_thresholds``: when, on the headlines among these out-of-fold
+    predictions, its topics micro-F1 beats that of the combination chosen per topic
+    (``thresholds``, ``decides``) by :data:`DECIDE_MARGIN`, and beats it in every fold too.
+    A headline is the item the rules read worst (their terms are written for sentences); the
+    model has learnt from thousands of them."""
+    heads = np.array([ex.shape == "headline" for ex in examples], dtype=bool)
+    if not heads.any():
+        return False
+    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
+    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
+    union = rules & ~np.isin(np.asarray(topics), list(decides))[None, :]
+    combined = union | (probs >= np.asarray(thresholds)[None, :])
+    alone = probs >= np.asarray(alone_thresholds)[None, :]
+    fold_of = np.asarray(folds if folds is not None else [0] * len(examples))
+
+    def micro(pred: np.ndarray, m: np.ndarray) -> float:
+        return _f1_of(pred[m].ravel(), gold[m].ravel())
+
+    if micro(alone, heads) < micro(combined, heads) + DECIDE_MARGIN:
+        return False
+    return all(
+        micro(alone, m) > micro(combined, m)
+        for m in (heads & (fold_of == f) for f in np.unique(fold_of[heads]))
+    )
 
 
 def _best_thresholds(
@@ -290,6 +364,7 @@ class Fold:
     thresholds: list[float]  # as the service combines, chosen on the other folds only
     model_thresholds: list[float]  # for the model alone, likewise
     decides: list[str]  # topics the model alone decides on short items
+    headlines: bool  # whether the model alone decides every topic of a headline alone
 
 
 def cv_folds(
@@ -297,12 +372,14 @@ def cv_folds(
     topics: Sequence[str],
     k: int = 5,
     c: float = DEFAULT_C,
-    inner: int = 3,
+    inner: int = 5,
     progress: Callable[[str], None] | None = None,
     extra: Sequence[Example] = (),
 ) -> list[Fold]:
     """Grouped k-fold: each fold's model and thresholds see only the other folds (thresholds
-    by an inner grouped CV on them), so every figure is on items never trained or tuned on.
+    and the combination by an inner grouped CV on them with as many folds as ``train`` uses,
+    so that the fold test of :func:`choose_combination` asks the same), so every figure is on
+    items never trained or tuned on.
     ``extra`` items join every training set, less those of the test fold's stories."""
     folds = group_folds([ex.group for ex in examples], k)
     out = []
@@ -314,21 +391,29 @@ def cv_folds(
         held = {ex.group for ex in test}
         extra_f = [ex for ex in extra if ex.group not in held]
         inner_probs = oof_probs(train, topics, inner, c, extra_f)
-        thresholds, decides = choose_combination(inner_probs, train, topics)
+        inner_folds = group_folds([ex.group for ex in train], inner)
+        thresholds, decides = choose_combination(inner_probs, train, topics, inner_folds)
+        alone = choose_thresholds(inner_probs, train, topics, combine=False)
+        headlines = choose_headline_mode(
+            inner_probs, train, topics, thresholds, decides, alone, inner_folds
+        )
         out.append(
             Fold(
                 f,
                 test_idx,
                 fit_with(train, extra_f, test, topics, c),
                 thresholds,
-                choose_thresholds(inner_probs, train, topics, combine=False),
+                alone,
                 decides,
+                headlines,
             )
         )
         if progress:
             progress(
                 f"fold {f + 1}/{k}: {len(train)} + {len(extra_f)} train, "
-                f"{len(test_idx)} test items, {time.monotonic() - t0:.1f} s"
+                f"{len(test_idx)} test items, {time.monotonic() - t0:.1f} s; the model "
+                f"decides {', '.join(decides) or 'no topic'} on short items"
+                f"{' and every topic on headlines' if headlines else ''}"
             )
     return out
 
@@ -339,11 +424,21 @@ def as_model(
     thresholds: Sequence[float],
     taxonomy_version: str,
     decides: Sequence[str] = (),
+    headlines: bool = False,
+    alone_thresholds: Sequence[float] | None = None,
 ) -> TopicModel:
     """An in-memory model, exactly as its file would load."""
     long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
     data = model_json(
-        fitted, topics, thresholds, long_thresholds, taxonomy_version, {}, decides=decides
+        fitted,
+        topics,
+        thresholds,
+        long_thresholds,
+        taxonomy_version,
+        {},
+        decides=decides,
+        headlines=headlines,
+        alone_thresholds=alone_thresholds,
     )
     return TopicModel(orjson.loads(data))
 
@@ -359,6 +454,8 @@ def model_json(
     taxonomy_version: str,
     training: dict[str, Any],
     decides: Sequence[str] = (),
+    headlines: bool = False,
+    alone_thresholds: Sequence[float] | None = None,
 ) -> bytes:
     keep = [i for i in range(len(fitted.vocabulary)) if np.abs(fitted.weights[i]).max() >= 1e-4]
     weights = [[round(float(x), 5) for x in fitted.weights[i]] for i in keep]
@@ -370,6 +467,10 @@ def model_json(
         "thresholds": {t: float(v) for t, v in zip(topics, thresholds, strict=True)},
         "long_thresholds": {t: float(v) for t, v in zip(topics, long_thresholds, strict=True)},
         "model_decides": sorted(decides),
+        "model_decides_headlines": headlines,
+        "alone_thresholds": {
+            t: float(v) for t, v in zip(topics, alone_thresholds or thresholds, strict=True)
+        },
         "bias": [round(float(x), 5) for x in fitted.bias],
         "training": training,
         "vocabulary": [fitted.vocabulary[i] for i in keep],
@@ -447,7 +548,10 @@ def train_model(
             f"{len(examples)} + {len(extra_ex)} items prepared in {time.monotonic() - t0:.1f} s"
         )
     probs = oof_probs(examples, topics, k, c, extra_ex)
-    thresholds, decides = choose_combination(probs, examples, topics)
+    folds = group_folds([ex.group for ex in examples], k)
+    thresholds, decides = choose_combination(probs, examples, topics, folds)
+    alone = choose_thresholds(probs, examples, topics, combine=False)
+    headlines = choose_headline_mode(probs, examples, topics, thresholds, decides, alone, folds)
     long_thresholds = [min(0.95, round(t + LONG_THRESHOLD_MARGIN, 3)) for t in thresholds]
     if progress:
         progress(f"thresholds from {k}-fold out-of-fold predictions")
@@ -463,15 +567,25 @@ def train_model(
         "positives": {t: sum(t in ex.topics for ex in examples) for t in topics},
         "c": c,
         "min_df": MIN_DF,
+        "nb_mix": NB_MIX,
         "threshold_folds": k,
         "long_threshold_margin": LONG_THRESHOLD_MARGIN,
         "method": "one-vs-rest logistic regression (liblinear, L2) over words, word pairs and "
-        "state mentions; per topic rules-or-model or (on short items) the model alone, and "
-        "its thresholds, chosen on grouped out-of-fold predictions",
+        "state mentions, features scaled by their interpolated log-count ratio (NBSVM); per "
+        "topic rules-or-model or (on short items) the model alone, on a headline alone the "
+        "model alone or not, and the thresholds, chosen on grouped out-of-fold predictions",
         "decide_margin": DECIDE_MARGIN,
     }
     data = model_json(
-        fitted, topics, thresholds, long_thresholds, tagger.taxonomy_version, training, decides
+        fitted,
+        topics,
+        thresholds,
+        long_thresholds,
+        tagger.taxonomy_version,
+        training,
+        decides,
+        headlines,
+        alone,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
