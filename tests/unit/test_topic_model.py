@@ -243,16 +243,21 @@ def test_combination_per_topic_is_chosen_out_of_fold() -> None:
             gold, rules = gold | {"helpful"}, rules | {"helpful"}
         examples.append(ex(i, gold, rules))
         probs.append([0.9 if positive else 0.1, 0.05])
-    thresholds, decides = choose_combination(np.array(probs), examples, topics)
+    assert choose_combination(np.array(probs), examples, topics)[1] == []  # off by default
+    thresholds, decides = choose_combination(np.array(probs), examples, topics, per_topic=True)
     assert decides == ["noisy"] and DECIDE_MARGIN > 0
     assert 0.1 < thresholds[0] <= 0.9
     # the same gain in every fold: still decided
     folds = [i % 5 for i in range(40)]
-    assert choose_combination(np.array(probs), examples, topics, folds)[1] == ["noisy"]
+    assert choose_combination(np.array(probs), examples, topics, folds, per_topic=True)[1] == [
+        "noisy"
+    ]
     # a gain that one fold of stories does not share is not trusted: the rules keep the topic
     for i in range(5, 40, 10):  # in fold 0 the rules' tag is right and the model misses it
         examples[i] = ex(i, {"noisy"}, {"noisy"})
-    thresholds, decides = choose_combination(np.array(probs), examples, topics, folds)
+    thresholds, decides = choose_combination(
+        np.array(probs), examples, topics, folds, per_topic=True
+    )
     assert decides == []
 
 
