@@ -246,6 +246,8 @@ def choose_combination(
     if per_topic is None:
         per_topic = PER_TOPIC_DECISIONS
     union = _best_thresholds(probs, examples, topics, True)
+    if not per_topic:
+        return [th for th, _ in union], []
     alone = _best_thresholds(probs, examples, topics, False)
     gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
     rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
@@ -257,7 +259,7 @@ def choose_combination(
             > _f1_of(rules[m, ti] | (probs[m, ti] >= th_u), gold[m, ti])
             for m in (fold_of == f for f in np.unique(fold_of))
         )
-        if per_topic and f_m >= f_u + DECIDE_MARGIN and steady:
+        if f_m >= f_u + DECIDE_MARGIN and steady:
             thresholds.append(th_m)
             decides.append(t)
         else:
