@@ -42,8 +42,8 @@ _SCRIPTS: tuple[tuple[str, str], ...] = (
 #: Characters of text the guess reads: a few paragraphs decide as well as the whole article
 #: (a 20,000-character sample cost ~1 % of an extraction and changed no answer on 200 pages).
 LANGUAGE_SAMPLE_CHARS = 4000
-_LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+")
+_ANY_SCRIPT = re.compile("[" + "".join(chars for chars, _ in _SCRIPTS) + "]")
 _SCRIPT_RES = tuple((re.compile(f"[{chars}]"), lang) for chars, lang in _SCRIPTS)
 _UK = re.compile("[іїєґІЇЄҐ]")
 _FA = re.compile("[پچژگ]")
@@ -53,10 +53,9 @@ def _detect_language(text: str) -> str | None:
     """A cheap guess from the first :data:`LANGUAGE_SAMPLE_CHARS` characters: dominant
     non-Latin script, else stopword counts. None when unsure."""
     sample = text[:LANGUAGE_SAMPLE_CHARS]
-    letters = len(_LETTER.findall(sample))
-    if not letters:
-        return None
-    if not sample.isascii():
+    # the scripts are counted only when one of them is there at all (one scan, in C)
+    if not sample.isascii() and _ANY_SCRIPT.search(sample):
+        letters = sum(map(len, _WORD.findall(sample)))  # words are runs of letters
         for pattern, lang in _SCRIPT_RES:
             count = len(pattern.findall(sample))
             if count > 0.3 * letters or (lang == "ja" and count > 0.05 * letters):
