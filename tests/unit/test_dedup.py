@@ -24,3 +24,23 @@ def test_article_id_without_url_hashes_normalised_text():
 def test_fingerprint_ignores_whitespace_and_case_only():
     assert fingerprint("A  b\nc") == fingerprint("a b c")
     assert fingerprint("a b c") != fingerprint("a b d")
+
+
+def test_normalised_text_is_the_regex_definition_for_every_white_space():
+    """Fingerprints stored in Redis were made with ``re.sub(r"\\s+", " ", ...)``: the faster
+    ``str.split`` must give the same string for every character either treats as space."""
+    import re
+    import unicodedata
+
+    from worker.dedup import normalise_text
+
+    spaces = "".join(chr(i) for i in range(0x3001) if chr(i).isspace() or re.match(r"\s", chr(i)))
+    samples = [
+        f"a{spaces}b",
+        spaces,
+        " Straße\u00a0ﬁ\u2003ＡＢＣ \u200b x\x1c\x1dy ",
+        "Talks in Vienna.\n\n  Russia and the US\tagreed.",
+    ]
+    for text in samples:
+        expected = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
+        assert normalise_text(text) == expected
