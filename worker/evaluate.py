@@ -276,6 +276,7 @@ def cross_validate_records(
             fold.decides,
             fold.headlines,
             fold.model_thresholds,
+            fold.summaries,
         )
         with_model = tagger.with_model(model)
         th_model = dict(zip(topics, fold.model_thresholds, strict=True))

@@ -308,6 +308,47 @@ def test_on_headlines_a_model_that_decides_them_drops_the_rules_tags(tagger: Tag
     assert [t.id for t in found] == ["sanctions"] and found[0].evidence
 
 
+def test_a_model_that_decides_summaries_drops_the_rules_tags_on_a_headline_with_a_summary(
+    tagger: Tagger,
+) -> None:
+    from worker.tagging.model import TopicModel
+
+    data = orjson.loads(MODEL.read_bytes())
+    assert data["model_decides_summaries"] is False  # measured and not taken (train.py)
+    data["model_decides_summaries"] = True
+    data["alone_thresholds"] = dict.fromkeys(data["topics"], 1.01)  # the model finds nothing
+    strict = tagger.with_model(TopicModel(data))
+    title = "EU imposes sanctions on Belarusian officials"
+    summary = "The measures freeze assets and ban travel."
+    assert "sanctions" in [t.id for t in tagger.tag(title, summary).topics]
+    assert strict.tag(title, summary).topics == []
+    # a paragraph without a title, and a long article's lead, keep the rules' tags
+    assert "sanctions" in [t.id for t in strict.tag(None, title + ". " + summary).topics]
+    text = " ".join([title + ".", summary, "Minsk called it hostile.", "More may follow."])
+    assert "sanctions" in [t.id for t in strict.tag(title, text).topics]
+
+
+def test_the_summary_decision_reads_the_headline_with_summary_items_only() -> None:
+    import numpy as np
+
+    from worker.tagging.train import SUMMARY_SHAPE, Example, choose_headline_mode
+
+    def ex(i: int, shape: str, gold: set[str]) -> Example:
+        return Example(str(i), str(i), shape, frozenset(gold), frozenset({"a"}), set(), 1)
+
+    # the rules tag "a" everywhere, half wrongly; the model knows, on both shapes
+    examples = [ex(i, SUMMARY_SHAPE, {"a"} if i % 2 == 0 else set()) for i in range(40)]
+    examples += [ex(i, "headline", set()) for i in range(40, 60)]
+    probs = np.array([[0.9 if i % 2 == 0 else 0.1] for i in range(40)] + [[0.1]] * 20)
+    folds = [i % 5 for i in range(60)]
+    assert choose_headline_mode(probs, examples, ["a"], [0.5], [], [0.5], folds, SUMMARY_SHAPE)
+    # on headlines only, the same items say nothing about summaries
+    no_summaries = [ex(i, "headline", e.topics) for i, e in enumerate(examples)]
+    assert not choose_headline_mode(
+        probs[40:], no_summaries[40:], ["a"], [0.5], [], [0.5], folds[40:], SUMMARY_SHAPE
+    )
+
+
 def test_a_topic_the_model_decides_drops_the_rules_tag_on_short_items_only(
     tagger: Tagger,
 ) -> None:

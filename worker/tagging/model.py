@@ -290,6 +290,9 @@ class TopicModel:
             #: on a headline alone (a title, no text) the model decides every topic, with
             #: the thresholds chosen for the model alone
             self.decides_headlines = bool(data.get("model_decides_headlines", False))
+            #: likewise on a headline with a short text (a feed entry's summary: a title and
+            #: no more than the model's window of text)
+            self.decides_summaries = bool(data.get("model_decides_summaries", False))
             self.alone_thresholds = np.asarray(
                 [float(data.get("alone_thresholds", data["thresholds"])[t]) for t in self.topics],
                 dtype=np.float64,
@@ -351,8 +354,9 @@ class TopicModel:
     ) -> tuple[dict[str, float], list[ModelHit], frozenset[str]]:
         """Every topic's probability, the topics over their threshold with the spans that
         carried them, and the topics the model decides (:attr:`decides`, or every topic on a
-        headline alone when :attr:`decides_headlines`) that it rejects here (a short item under
-        the threshold): the rules' tags of those do not stand."""
+        headline alone when :attr:`decides_headlines`, on a headline with a short text when
+        :attr:`decides_summaries`) that it rejects here (a short item under the threshold):
+        the rules' tags of those do not stand."""
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
             return {}, [], frozenset()
@@ -374,7 +378,10 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
-        headline = self.decides_headlines and window.tokens[-1].field == "title"
+        titled = window.tokens[0].field == "title"
+        headline = (self.decides_headlines and window.tokens[-1].field == "title") or (
+            self.decides_summaries and titled and not lead and window.tokens[-1].field == "text"
+        )
         decides = frozenset(self.topics) if headline else self.decides
         if lead:
             thresholds = self.long_thresholds
