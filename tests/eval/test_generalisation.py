@@ -6,10 +6,10 @@ Every training fold also gets the one-annotator items of ``silver.jsonl`` (less 
 test fold's stories), as ``train`` does; they are never scored.
 
 Floors sit a little under what rules + model reach (model 1.3, corpus of 4,809 items plus
-21,241 silver items: `python -m worker eval --cv 5 tests/data/corpus/corpus.jsonl`): topics
+22,933 silver items: `python -m worker eval --cv 5 tests/data/corpus/corpus.jsonl`): topics
 micro-F1 0.805 (the rules alone: 0.524; model 1.0 without the silver items: 0.763; model 1.2:
-0.797), headlines 0.789, headline + summary 0.750, paragraphs 0.817, every topic >= 0.649,
-the arms-control alert 67 pages at precision 0.866 (the rules alone: 63 at 0.857). Issue 8
+0.797), headlines 0.790, headline + summary 0.754, paragraphs 0.816, every topic >= 0.653,
+the arms-control alert 68 pages at precision 0.853 (the rules alone: 63 at 0.857). Issue 8
 asks for 0.85, every topic >= 0.70 and headlines >= 0.80: not reached yet (see the README,
 "What the model cannot do"); raise the floors as the tagger improves.
 """
@@ -30,7 +30,7 @@ CORPUS = ROOT / "tests" / "data" / "corpus" / "corpus.jsonl"
 
 MICRO_F1 = 0.79
 HEADLINE_F1 = 0.78
-SUMMARY_F1 = 0.72
+SUMMARY_F1 = 0.73
 PARAGRAPH_F1 = 0.80
 TOPIC_F1 = 0.62
 MODEL_GAIN = 0.22  # rules + model over the rules alone, micro-F1
