@@ -4,9 +4,9 @@
 ``tests/data/feeds/`` (titles and summaries, 2025-2026), labelled by one annotator under
 TAXONOMY.md before the tagger was run on them (see the README next to it). The floors sit a
 little under what the tagger reaches (taxonomy 1.1.0 with model 1.0: topics micro-F1 0.839;
-model 1.2+ed6fe95cf0: 0.831, three items apart; model 1.3: 0.851, with 3,309 feed-shaped training items 0.879; the rules alone 0.824;
-countries 0.997); the
-tagger reached 0.717 on this set before it was used to find general weaknesses of the rules.
+model 1.2+ed6fe95cf0: 0.831, three items apart; model 1.3: 0.851, with 3,309 feed-shaped
+training items 0.879; the rules alone 0.824; countries 0.997); the tagger reached 0.717 on
+this set before it was used to find general weaknesses of the rules.
 The model never saw it.
 """
 
