@@ -217,6 +217,22 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio clean    / trafilatura with its defaults: {sums['clean'] / sums['lib']:.3f}"
             "  (reference: the defaults also run the fallback extractors)"
         )
+    # the same ratios pass by pass: how far this machine's noise moves them within one run.
+    # The first pass is not comparable: trafilatura and htmldate memoise per string, so on it
+    # whichever stage reads a page first pays that page's cold caches (the order rotates).
+    complete = [
+        n
+        for n, (kind, _) in pages.items()
+        if kind == "html" and all(len(times[n][s]) == args.repeat for s in STAGES if s != "lib")
+    ]
+    if args.repeat > 1 and complete:
+        passes = [
+            {s: sum(times[n][s][r] for n in complete) for s in ("bare", "clean", "pipeline")}
+            for r in range(args.repeat)
+        ]
+        for stage in ("clean", "pipeline"):
+            each = " ".join(f"{p[stage] / p['bare']:.3f}" for p in passes)
+            print(f"  {stage + ' / bare, pass by pass':<32}: {each}  (the first one cold)")
     print(f"ratio tagging  / bare trafilatura : {sums['tag'] / sums['bare']:.4f}  (budget <= 0.03)")
     print(f"ratio tagging  / clean            : {sums['tag'] / sums['clean']:.4f}")
     print(
