@@ -378,15 +378,16 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
-        titled = window.tokens[0].field == "title"
-        headline = (self.decides_headlines and window.tokens[-1].field == "title") or (
-            self.decides_summaries and titled and not lead and window.tokens[-1].field == "text"
+        # the model decides the whole item: a headline alone, or a headline with a short text
+        first, last = window.tokens[0].field, window.tokens[-1].field
+        whole = (self.decides_headlines and last == "title") or (
+            self.decides_summaries and not lead and first == "title" and last == "text"
         )
-        decides = frozenset(self.topics) if headline else self.decides
+        decides = frozenset(self.topics) if whole else self.decides
         if lead:
             thresholds = self.long_thresholds
         else:
-            thresholds = self.alone_thresholds if headline else self.thresholds
+            thresholds = self.alone_thresholds if whole else self.thresholds
         plist = probs.tolist()
         scores = {t: round(p, 4) for t, p in zip(self.topics, plist, strict=True)}
         # the rules' exclusions bind the model too: a topic whose term the rules dropped for
