@@ -1,13 +1,14 @@
 """The tagger on a held-out set of real feed items it was not written against.
 
 ``tests/data/heldout/feeds-heldout.jsonl``: 117 items from the feed snapshots in
-``tests/data/feeds/`` (titles and summaries, 2025-2026), labelled by one annotator under
-TAXONOMY.md before the tagger was run on them (see the README next to it). The floors sit a
-little under what the tagger reaches (taxonomy 1.1.0 with model 1.0: topics micro-F1 0.839;
-model 1.2+ed6fe95cf0: 0.831, three items apart; model 1.3: 0.851, with 3,309 feed-shaped
-training items 0.879; the rules alone 0.824; countries 0.997); the tagger reached 0.717 on
-this set before it was used to find general weaknesses of the rules.
-The model never saw it.
+``tests/data/feeds/`` (titles and summaries, 2025-2026), first labelled by one annotator
+before the tagger was run on them, then labelled again under the labelling briefs by two
+independent annotators (topics micro-F1 0.977 between them) with the 5 items they differed
+on adjudicated (``annotation/``; see the README next to it). The floors sit a little under
+what the tagger reaches: on the first labels 0.717 before this set was used to find general
+weaknesses of the rules, 0.879 with model 1.3; on the adjudicated labels model 1.3 0.844 with
+the rules' tags standing on headlines with a summary, 0.810 since the model decides those
+(``train.SUMMARY_DECISIONS``); countries 0.990. The model never saw it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ HELDOUT = ROOT / "tests" / "data" / "heldout" / "feeds-heldout.jsonl"
 FEEDS = ROOT / "tests" / "data" / "feeds"
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
 
-TOPIC_MICRO_F1 = 0.85
+TOPIC_MICRO_F1 = 0.79
 COUNTRY_MICRO_F1 = 0.97
 
 TAXONOMY_IDS = {
@@ -81,3 +82,35 @@ def test_heldout_shares_no_title_with_the_dev_set(rows: list[dict]) -> None:  # 
         if line
     }
     assert not {key(r["title"]) for r in rows} & dev_titles
+
+
+def test_heldout_labels_are_the_adjudicated_annotations(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    """Provenance: each item's topics and countries are what both annotators chose, or, where
+    they differed, the adjudicator's decision."""
+    ann_dir = HELDOUT.parent / "annotation"
+
+    def read(*paths: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+        return {
+            (r := json.loads(line))["id"]: r
+            for p in paths
+            for line in p.read_text(encoding="utf-8").splitlines()
+            if line
+        }
+
+    a = read(*sorted((ann_dir / "ann" / "h1").glob("*.jsonl")))
+    b = read(*sorted((ann_dir / "ann" / "h2").glob("*.jsonl")))
+    asked = read(ann_dir / "adjudication" / "in.jsonl")
+    adj = read(ann_dir / "adjudication" / "out.jsonl")
+    assert set(a) == set(b) == {r["id"] for r in rows}
+    assert set(asked) == set(adj)
+    differ = {
+        i
+        for i in a
+        if set(a[i]["topics"]) != set(b[i]["topics"])
+        or set(a[i]["countries"]) != set(b[i]["countries"])
+    }
+    assert differ == set(adj)
+    for r in rows:
+        src = adj[r["id"]] if r["id"] in differ else a[r["id"]]
+        assert sorted(r["topics"]) == sorted(src["topics"]), r["id"]
+        assert sorted(r["countries"]) == sorted(src["countries"]), r["id"]

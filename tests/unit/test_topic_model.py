@@ -294,6 +294,7 @@ def test_on_headlines_a_model_that_decides_them_drops_the_rules_tags(tagger: Tag
 
     data = orjson.loads(MODEL.read_bytes())
     data["model_decides_headlines"] = True
+    data["model_decides_summaries"] = False  # headlines alone: this test's subject
     data["alone_thresholds"] = dict.fromkeys(data["topics"], 1.01)  # the model finds nothing
     strict = tagger.with_model(TopicModel(data))
     title = "EU imposes sanctions on Belarusian officials"
@@ -314,8 +315,7 @@ def test_a_model_that_decides_summaries_drops_the_rules_tags_on_a_headline_with_
     from worker.tagging.model import TopicModel
 
     data = orjson.loads(MODEL.read_bytes())
-    assert data["model_decides_summaries"] is False  # measured and not taken (train.py)
-    data["model_decides_summaries"] = True
+    assert data["model_decides_summaries"] is True  # train.SUMMARY_DECISIONS: "always"
     data["alone_thresholds"] = dict.fromkeys(data["topics"], 1.01)  # the model finds nothing
     strict = tagger.with_model(TopicModel(data))
     title = "EU imposes sanctions on Belarusian officials"
