@@ -375,3 +375,20 @@ def test_a_topic_the_model_decides_drops_the_rules_tag_on_short_items_only(
     # and a model file without the key decides nothing (files of earlier series)
     del data["model_decides"]
     assert TopicModel(data).decides == frozenset()
+
+
+def test_a_rule_exclusion_does_not_veto_a_topic_the_rules_tagged_anyway(tagger: Tagger) -> None:
+    """A term the rules dropped for another sense keeps the model from *adding* its topic;
+    where the rules tagged the topic on other evidence and the model decides the item (a
+    headline with its summary), the model confirms or rejects it like any other topic."""
+    title = "Russia Threatens UK Over Ukraine Using British Drones in Attacks"
+    text = (
+        "Russia warned the UK would face “consequences for which it will have to answer” after "
+        "reports that Kyiv used drones made by British companies for strikes inside Russia."
+    )
+    rules = tagger.tag(title, text, use_model=False)
+    kinds = {m.kind for m in rules.mentions}
+    assert {"veto:armed-conflict", "rule:armed-conflict"} <= kinds  # both, in one window
+    result = tagger.tag(title, text)
+    assert result.model_scores["armed-conflict"] > 0.9
+    assert "armed-conflict" in [t.id for t in result.topics]

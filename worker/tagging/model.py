@@ -391,9 +391,12 @@ class TopicModel:
         plist = probs.tolist()
         scores = {t: round(p, 4) for t, p in zip(self.topics, plist, strict=True)}
         # the rules' exclusions bind the model too: a topic whose term the rules dropped for
-        # another sense ("sanctions" by a football league, a ceasefire between gangs) is not
-        # added by the model from the same window
+        # another sense ("sanctions" by a football league, a ceasefire between gangs) and that
+        # they did not tag on other evidence is not added by the model from the same window
+        # (a topic the rules tagged anyway is the model's to confirm where it decides)
         vetoed = {m.kind[5:] for m in inside if m.kind.startswith("veto:")}
+        if vetoed:
+            vetoed -= {m.kind[5:] for m in inside if m.kind.startswith("rule:")}
         found = [
             ti
             for ti, (p, th) in enumerate(zip(plist, thresholds.tolist(), strict=True))
