@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.tagging.outlets import MIN_OUTLET, outlet_of
+from worker.tagging.outlets import MIN_OUTLET, item_outlet, outlet_of
 
 SILVER = Path(__file__).resolve().parents[2] / "tests" / "data" / "corpus" / "silver.jsonl"
 
@@ -40,3 +40,9 @@ def test_the_training_feed_items_fall_into_enough_outlets() -> None:
             outlets[outlet_of(r["meta"]["file"])] += 1
     assert sum(outlets.values()) >= 3000
     assert sum(1 for n in outlets.values() if n >= MIN_OUTLET) >= 10
+
+
+def test_a_headline_item_s_outlet_is_its_page_s_domain() -> None:
+    assert item_outlet({"meta": {"domain": "www.dw.com"}}) == "dw.com"
+    assert item_outlet({"meta": {"file": "x/data/feeds/wsj_world.xml"}}) == "wsj"
+    assert item_outlet({"meta": {"category": None}}) is None  # an event summary: no outlet
