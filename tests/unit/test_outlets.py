@@ -46,3 +46,43 @@ def test_a_headline_item_s_outlet_is_its_page_s_domain() -> None:
     assert item_outlet({"meta": {"domain": "www.dw.com"}}) == "dw.com"
     assert item_outlet({"meta": {"file": "x/data/feeds/wsj_world.xml"}}) == "wsj"
     assert item_outlet({"meta": {"category": None}}) is None  # an event summary: no outlet
+
+
+def test_restricting_to_a_sample_keeps_each_outlet_s_rows() -> None:
+    from worker.tagging.outlets import _restrict
+
+    rows = {"a": slice(0, 3), "b": slice(3, 5), "c": slice(5, 9)}
+    # keep rows 1, 2 (a), none of b, 6 and 8 (c)
+    assert _restrict(rows, [1, 2, 6, 8]) == {"a": slice(0, 2), "c": slice(2, 4)}
+
+
+def test_the_feed_sample_is_its_adjudicated_annotations() -> None:
+    """Provenance of ``tests/data/outlets/feed-sample.jsonl``: each item's labels are what its
+    first (silver) and second annotators both chose, or the adjudicator's decision."""
+    root = SILVER.parents[1] / "outlets"
+
+    def read(*paths: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+        return {
+            (r := json.loads(line))["id"]: r
+            for p in paths
+            for line in p.read_text(encoding="utf-8").splitlines()
+            if line
+        }
+
+    sample = read(root / "feed-sample.jsonl")
+    ids = json.loads((root / "annotation" / "sample.json").read_text(encoding="utf-8"))["ids"]
+    assert list(sample) == ids and len(ids) == 300
+    silver = {i: r for i, r in read(SILVER).items() if i in sample}
+    second = read(*sorted((root / "annotation" / "second").glob("*.jsonl")))
+    asked = read(*sorted((root / "annotation" / "adjudication").glob("in-*.jsonl")))
+    decided = read(*sorted((root / "annotation" / "adjudication").glob("out-*.jsonl")))
+    assert set(second) == set(sample) and set(asked) == set(decided)
+    for i, r in sample.items():
+        first, other = silver[i], second[i]
+        agree = set(first["topics"]) == set(other["topics"]) and set(first["countries"]) == set(
+            other["countries"]
+        )
+        assert agree == (i not in decided), i
+        src = other if agree else decided[i]
+        assert r["topics"] == sorted(src["topics"]) and r["countries"] == sorted(src["countries"])
+        assert first["shape"] == "headline+summary" and r["first"] == first["labels"]

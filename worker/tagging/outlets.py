@@ -96,9 +96,12 @@ def leave_one_outlet_out(
     progress: Any = None,
     shape: str = SUMMARY_SHAPE,
     folds: int = 0,
+    gold_file: Path | None = None,
 ) -> dict[str, Any]:
     """Scores of the ``shape`` items of ``extra`` by models trained without their outlet
-    (``folds``: deal the outlets into that many folds instead of one model per outlet)."""
+    (``folds``: deal the outlets into that many folds instead of one model per outlet).
+    ``gold_file``: labels (JSONL ``id``, ``topics``) to score against instead of the training
+    items' own, for the items it names only (a double-annotated sample of them)."""
     from worker.tagging import Tagger
 
     model = orjson.loads(model_file.read_bytes())
@@ -150,7 +153,18 @@ def leave_one_outlet_out(
         if progress:
             progress(f"{n}/{len(order)} {o}: {len(items)} items, {time.monotonic() - t0:.0f} s")
     p = np.vstack(probs)
-    gold = np.array([[t in extra_ex[i].topics for t in topics] for i in scored])
+    labels = {i: extra_ex[i].topics for i in scored}
+    if gold_file is not None:
+        relabel = {r["id"]: frozenset(r.get("topics") or ()) for r in read_corpus(gold_file)}
+        keep = [k for k, i in enumerate(scored) if extra_ex[i].id in relabel]
+        missing = set(relabel) - {extra_ex[i].id for i in scored}
+        if missing:
+            raise SystemExit(f"{gold_file}: {len(missing)} ids are not {shape} items here")
+        p = p[keep]
+        scored = [scored[k] for k in keep]
+        labels = {i: relabel[extra_ex[i].id] for i in scored}
+        outlet_rows = _restrict(outlet_rows, keep)
+    gold = np.array([[t in labels[i] for t in topics] for i in scored])
     rules = np.array([[t in extra_ex[i].rule_topics for t in topics] for i in scored])
     union = rules | (p >= union_th[None, :])
     alone = p >= alone_th[None, :]
@@ -172,6 +186,7 @@ def leave_one_outlet_out(
     return {
         "model": model.get("version"),
         "shape": shape,
+        "labels": str(gold_file) if gold_file is not None else "the training items' own",
         "items": len(scored),
         "outlets": per,
         "all": {
@@ -188,10 +203,21 @@ def leave_one_outlet_out(
     }
 
 
+def _restrict(rows: dict[str, slice], keep: list[int]) -> dict[str, slice]:
+    """The outlets' row ranges after keeping the rows ``keep`` (sorted) of the stacked ones."""
+    out = {}
+    for o, sl in rows.items():
+        inside = [k for k in keep if sl.start <= k < sl.stop]
+        if inside:
+            first = keep.index(inside[0])
+            out[o] = slice(first, first + len(inside))
+    return out
+
+
 def render(res: dict[str, Any]) -> str:
     lines = [
         f"leave-one-outlet-out, {res['items']} items of the shape {res['shape']} "
-        f"(model {res['model']}'s thresholds)",
+        f"(model {res['model']}'s thresholds; labels: {res['labels']})",
         f"{'outlet':20s} {'items':>6s} {'rules':>7s} {'union':>7s} {'alone':>7s}",
     ]
     for o, v in res["outlets"].items():
@@ -236,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="deal the outlets into this many folds (default: one model per outlet for "
         "headline+summary, 5 folds for headline)",
     )
+    p.add_argument(
+        "--gold",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="score against these labels (JSONL id, topics) for the items they name only",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = p.parse_args(argv)
     t0 = time.monotonic()
@@ -244,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.monotonic() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
     folds = args.folds if args.folds is not None else (5 if args.shape == "headline" else 0)
-    res = leave_one_outlet_out(args.corpus, args.extra, args.model, say, args.shape, folds)
+    res = leave_one_outlet_out(
+        args.corpus, args.extra, args.model, say, args.shape, folds, args.gold
+    )
     print(orjson.dumps(res).decode() if args.json else render(res))
     return 0
 
