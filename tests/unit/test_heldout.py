@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labels import read_by_id
 from worker.evaluate import evaluate_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,18 +90,10 @@ def test_heldout_labels_are_the_adjudicated_annotations(rows: list[dict]) -> Non
     they differed, the adjudicator's decision."""
     ann_dir = HELDOUT.parent / "annotation"
 
-    def read(*paths: Path) -> dict[str, dict]:  # type: ignore[type-arg]
-        return {
-            (r := json.loads(line))["id"]: r
-            for p in paths
-            for line in p.read_text(encoding="utf-8").splitlines()
-            if line
-        }
-
-    a = read(*sorted((ann_dir / "ann" / "h1").glob("*.jsonl")))
-    b = read(*sorted((ann_dir / "ann" / "h2").glob("*.jsonl")))
-    asked = read(ann_dir / "adjudication" / "in.jsonl")
-    adj = read(ann_dir / "adjudication" / "out.jsonl")
+    a = read_by_id(*sorted((ann_dir / "ann" / "h1").glob("*.jsonl")))
+    b = read_by_id(*sorted((ann_dir / "ann" / "h2").glob("*.jsonl")))
+    asked = read_by_id(ann_dir / "adjudication" / "in.jsonl")
+    adj = read_by_id(ann_dir / "adjudication" / "out.jsonl")
     assert set(a) == set(b) == {r["id"] for r in rows}
     assert set(asked) == set(adj)
     differ = {

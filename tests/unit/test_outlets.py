@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labels import read_by_id
 from worker.tagging.outlets import MIN_OUTLET, item_outlet, outlet_of
 
 SILVER = Path(__file__).resolve().parents[2] / "tests" / "data" / "corpus" / "silver.jsonl"
@@ -61,21 +62,13 @@ def test_the_feed_sample_is_its_adjudicated_annotations() -> None:
     first (silver) and second annotators both chose, or the adjudicator's decision."""
     root = SILVER.parents[1] / "outlets"
 
-    def read(*paths: Path) -> dict[str, dict]:  # type: ignore[type-arg]
-        return {
-            (r := json.loads(line))["id"]: r
-            for p in paths
-            for line in p.read_text(encoding="utf-8").splitlines()
-            if line
-        }
-
-    sample = read(root / "feed-sample.jsonl")
+    sample = read_by_id(root / "feed-sample.jsonl")
     ids = json.loads((root / "annotation" / "sample.json").read_text(encoding="utf-8"))["ids"]
     assert list(sample) == ids and len(ids) == 300
-    silver = {i: r for i, r in read(SILVER).items() if i in sample}
-    second = read(*sorted((root / "annotation" / "second").glob("*.jsonl")))
-    asked = read(*sorted((root / "annotation" / "adjudication").glob("in-*.jsonl")))
-    decided = read(*sorted((root / "annotation" / "adjudication").glob("out-*.jsonl")))
+    silver = {i: r for i, r in read_by_id(SILVER).items() if i in sample}
+    second = read_by_id(*sorted((root / "annotation" / "second").glob("*.jsonl")))
+    asked = read_by_id(*sorted((root / "annotation" / "adjudication").glob("in-*.jsonl")))
+    decided = read_by_id(*sorted((root / "annotation" / "adjudication").glob("out-*.jsonl")))
     assert set(second) == set(sample) and set(asked) == set(decided)
     for i, r in sample.items():
         first, other = silver[i], second[i]
