@@ -17,7 +17,7 @@ trained without its outlets' items.
 It is the largest measurement on the shape feeds deliver (3,293 items of 16 outlets against
 the corpus's 677), and the only one by outlet; its labels are single annotators' (hidden
 controls: 0.948 micro-F1 against adjudicated labels), so it informs choices rather than
-replacing the corpus's cross-validation. About 3 minutes on this machine.
+replacing the corpus's cross-validation. One to two minutes on this machine.
 """
 
 from __future__ import annotations
