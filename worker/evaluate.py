@@ -277,6 +277,7 @@ def cross_validate_records(
             fold.headlines,
             fold.model_thresholds,
             fold.summaries,
+            fold.veto,
         )
         with_model = tagger.with_model(model)
         th_model = dict(zip(topics, fold.model_thresholds, strict=True))

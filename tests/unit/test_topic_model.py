@@ -315,7 +315,8 @@ def test_a_model_that_decides_summaries_drops_the_rules_tags_on_a_headline_with_
     from worker.tagging.model import TopicModel
 
     data = orjson.loads(MODEL.read_bytes())
-    assert data["model_decides_summaries"] is True  # train.SUMMARY_DECISIONS: "always"
+    data["model_decides_summaries"] = True  # as train writes it when the model decides them
+    data["veto_below"] = 0.0  # this test's subject is the whole-item decision
     data["alone_thresholds"] = dict.fromkeys(data["topics"], 1.01)  # the model finds nothing
     strict = tagger.with_model(TopicModel(data))
     title = "EU imposes sanctions on Belarusian officials"
@@ -392,3 +393,67 @@ def test_a_rule_exclusion_does_not_veto_a_topic_the_rules_tagged_anyway(tagger: 
     result = tagger.tag(title, text)
     assert result.model_scores["armed-conflict"] > 0.9
     assert "armed-conflict" in [t.id for t in result.topics]
+
+
+def test_the_veto_is_chosen_where_it_beats_no_veto_in_every_fold() -> None:
+    import numpy as np
+
+    from worker.tagging.train import SUMMARY_SHAPE, Example, choose_veto
+
+    def ex(i: int, shape: str, gold: set[str]) -> Example:
+        return Example(str(i), str(i), shape, frozenset(gold), frozenset({"a"}), set(), 1)
+
+    # the rules tag "a" on every item, wrongly on every other one, where the model gives
+    # it 0.03; where they are right it gives 0.6
+    examples = [ex(i, "paragraph", {"a"} if i % 2 == 0 else set()) for i in range(60)]
+    probs = np.array([[0.6] if i % 2 == 0 else [0.03] for i in range(60)])
+    folds = [i // 2 % 5 for i in range(60)]
+    v = choose_veto(probs, examples, ["a"], [0.5], folds)
+    assert 0.03 < v <= 0.6
+    # where the model is as low on the right tags of one fold, the veto would cost that fold
+    low = probs.copy()
+    low[[i for i in range(0, 60, 2) if folds[i] == 0]] = 0.01
+    assert choose_veto(low, examples, ["a"], [0.5], folds) == 0.0
+    # items the model decides whole are not the veto's: none left, no veto
+    whole = [ex(i, SUMMARY_SHAPE, e.topics) for i, e in enumerate(examples)]
+    assert choose_veto(probs, whole, ["a"], [0.5], folds, (SUMMARY_SHAPE,)) == 0.0
+
+
+def test_a_veto_drops_the_rules_tags_only_on_items_the_model_reads_whole(tagger: Tagger) -> None:
+    from worker.tagging.model import TopicModel
+
+    data = orjson.loads(MODEL.read_bytes())
+    data["veto_below"] = 1.01  # every topic is under it: every rules' tag it may drop goes
+    data["thresholds"] = dict.fromkeys(data["topics"], 1.01)  # and the model adds none
+    data["model_decides_headlines"] = False
+    strict = tagger.with_model(TopicModel(data))
+    title = "EU imposes sanctions on Belarusian officials"
+    summary = "The measures freeze assets and ban travel."
+    paragraph = title + ". " + summary
+    assert "sanctions" in [t.id for t in tagger.tag(None, paragraph).topics]
+    assert strict.tag(None, paragraph).topics == []  # a paragraph: read whole
+    assert strict.tag(title, "").topics == []  # a headline the model does not decide whole
+    # a long article's lead is not the article: the rules' tags of it stand
+    text = " ".join([title + ".", summary, "Minsk called it hostile.", "More may follow."])
+    assert "sanctions" in [t.id for t in strict.tag(title, text).topics]
+    # none by default
+    data.pop("veto_below")
+    plain = tagger.with_model(TopicModel(data))
+    assert "sanctions" in [t.id for t in plain.tag(None, paragraph).topics]
+
+
+def test_the_model_takes_headlines_whole_only_if_it_beats_the_rules_with_the_veto() -> None:
+    import numpy as np
+
+    from worker.tagging.train import Example, choose_headline_mode
+
+    def ex(i: int, gold: set[str]) -> Example:
+        return Example(str(i), str(i), "headline", frozenset(gold), frozenset({"a"}), set(), 1)
+
+    # the rules tag "a" on every headline, wrongly on every other one, where the model gives
+    # it 0.03: alone the model beats rules-or-model, but not once the veto drops those tags
+    examples = [ex(i, {"a"} if i % 2 == 0 else set()) for i in range(60)]
+    probs = np.array([[0.6] if i % 2 == 0 else [0.03] for i in range(60)])
+    folds = [i // 2 % 5 for i in range(60)]
+    assert choose_headline_mode(probs, examples, ["a"], [0.5], [], [0.5], folds)
+    assert not choose_headline_mode(probs, examples, ["a"], [0.5], [], [0.5], folds, veto=0.05)

@@ -293,6 +293,9 @@ class TopicModel:
             #: likewise on a headline with a short text (a feed entry's summary: a title and
             #: no more than the model's window of text)
             self.decides_summaries = bool(data.get("model_decides_summaries", False))
+            #: on an item the model reads whole and does not decide alone, a rules' tag whose
+            #: topic the model gives less than this is dropped (0: never)
+            self.veto_below = float(data.get("veto_below", 0.0))
             self.alone_thresholds = np.asarray(
                 [float(data.get("alone_thresholds", data["thresholds"])[t]) for t in self.topics],
                 dtype=np.float64,
@@ -405,6 +408,10 @@ class TopicModel:
         rejected = (
             decides - {self.topics[ti] for ti in found} if decides and not lead else frozenset()
         )
+        if self.veto_below > 0.0 and not lead and not whole:
+            # the model reads this item whole and is all but sure a topic is not there
+            low = {t for t, p in zip(self.topics, plist, strict=True) if p < self.veto_below}
+            rejected = rejected | low if low else rejected
         if not found:
             return scores, [], rejected
         hits = [

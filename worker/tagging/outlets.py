@@ -6,7 +6,8 @@ model is trained exactly as ``train`` fits it, on the corpus and every other tra
 less the outlet's items (and their stories), and scores the outlet's items. Thresholds are the
 shipped model's (chosen on the corpus's out-of-fold predictions). Per outlet and overall it
 prints topics micro-F1 of the rules alone, of rules-or-model (``union``: what the service does
-on a short item) and of the model alone (``alone``: what it does on an item it hands the model
+on a short item, the rules' tags the model gives under ``veto_below`` dropped) and of the model
+alone (``alone``: what it does on an item it hands the model
 whole), with a bootstrap interval of alone minus union.
 
 ``--shape headline`` does the same for the 7,393 training-only headlines (a title alone): they
@@ -108,6 +109,7 @@ def leave_one_outlet_out(
     topics: list[str] = list(model["topics"])
     union_th = np.array([model["thresholds"][t] for t in topics])
     alone_th = np.array([model["alone_thresholds"][t] for t in topics])
+    veto = float(model.get("veto_below", 0.0))
     tagger = Tagger.from_config_dir(ROOT / "configs", model=False)
     rows = read_corpus(corpus)
     extra_rows = read_corpus(extra)
@@ -166,7 +168,9 @@ def leave_one_outlet_out(
         outlet_rows = _restrict(outlet_rows, keep)
     gold = np.array([[t in labels[i] for t in topics] for i in scored])
     rules = np.array([[t in extra_ex[i].rule_topics for t in topics] for i in scored])
-    union = rules | (p >= union_th[None, :])
+    # rules-or-model as the service combines on an item it does not hand the model whole: the
+    # rules' tags the model all but rules out (under ``veto_below``) do not stand
+    union = (rules & ~(p < veto)) | (p >= union_th[None, :])
     alone = p >= alone_th[None, :]
     per = {
         o: {
