@@ -56,7 +56,29 @@ def _progress(i: int, n: int, label: str, status: str) -> None:
 # --- tag ------------------------------------------------------------------------------
 
 
-async def _tag(paths: list[str], settings: Settings) -> int:
+def _explain(label: str, tagger: Any, event: Any) -> None:
+    """``tag --explain``: why each topic is or is not tagged, on stderr."""
+    info = tagger.explain(event.title, event.text, event.published_at)
+    out = [f"{label}: model {info['model'] or '(none)'}; it reads {info['reads']}"]
+    if info["veto_below"]:
+        out[0] += f"; a rules' tag it gives under {info['veto_below']:g} is dropped"
+    out.append(f"  {'topic':<22}{'tagged':<8}{'model':>6}{'threshold':>10}  rules' terms; why")
+    for r in info["topics"]:
+        p = "-" if r["probability"] is None else f"{r['probability']:.2f}"
+        th = "-" if r["threshold"] is None else f"{r['threshold']:.2f}"
+        terms = ", ".join(dict.fromkeys(r["rules"])) or "-"
+        if len(terms) > 40:
+            terms = terms[:39] + "…"
+        out.append(
+            f"  {r['topic']:<22}{'yes' if r['tagged'] else 'no':<8}{p:>6}{th:>10}  "
+            f"{terms}; {r['why']}"
+        )
+    if not info["topics"]:
+        out.append("  (no topic tagged, found by the rules or near the model's threshold)")
+    print("\n".join(out), file=sys.stderr, flush=True)
+
+
+async def _tag(paths: list[str], settings: Settings, explain: bool = False) -> int:
     from worker.bootstrap import DirectExtractor, build_ports, make_story_index
     from worker.dedup import MemorySeenStore
     from worker.pipeline import Enriched, Failed, Skipped, enrich
@@ -81,6 +103,8 @@ async def _tag(paths: list[str], settings: Settings) -> int:
         if isinstance(outcome, Enriched):
             sys.stdout.buffer.write(outcome.event.to_json() + b"\n")
             sys.stdout.flush()
+            if explain:
+                _explain(str(path), ports.tagger, outcome.event)
         elif isinstance(outcome, Failed):
             _err(f"{path}: {outcome.stage}: {outcome.error.__class__.__name__}: {outcome.message}")
             failures += 1
@@ -733,6 +757,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tag", help="enrich files locally (no services); JSON lines out")
     s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument(
+        "--explain",
+        action="store_true",
+        help="also say on stderr why each topic is or is not tagged (rules' terms, the "
+        "model's probability and threshold)",
+    )
 
     s = sub.add_parser("eval", help="measure the tagger on a labelled JSONL file (--cv K)")
     s.add_argument("args", nargs=argparse.REMAINDER)
@@ -862,7 +892,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "worker":
             return _run_worker(settings, args.loglevel)
         if args.cmd == "tag":
-            return asyncio.run(_tag(args.paths, settings))
+            return asyncio.run(_tag(args.paths, settings, args.explain))
         if args.cmd == "eval":
             from worker.evaluate import main as eval_main
 

@@ -65,6 +65,18 @@ def test_tag_seed_carries_the_taxonomy_topics():
     assert event["published_at"] == "2020-07-25T07:45:00+08:00"
 
 
+def test_tag_explain_says_why_each_topic_is_tagged_on_stderr() -> None:
+    res = run("tag", "--explain", str(SEED))
+    assert res.returncode == 0, res.stderr
+    event = orjson.loads(res.stdout)  # stdout stays one JSON event per input
+    lines = res.stderr.splitlines()
+    assert lines[0].startswith(f"{SEED}: model ") and "reads the lead" in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) >= {t["id"] for t in event["topics"]}
+    assert "yes" in rows["arms-control"].split()[1] and "arms control" in rows["arms-control"]
+    assert rows["arms-control"].rstrip().endswith(("the rules", "the rules and the model"))
+
+
 def test_broker_that_does_not_answer_is_one_clear_line(tmp_path):
     (tmp_path / "a.txt").write_text("x" * 300)
     res = run("replay", str(tmp_path), env={"WORKER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})

@@ -457,3 +457,26 @@ def test_the_model_takes_headlines_whole_only_if_it_beats_the_rules_with_the_vet
     folds = [i // 2 % 5 for i in range(60)]
     assert choose_headline_mode(probs, examples, ["a"], [0.5], [], [0.5], folds)
     assert not choose_headline_mode(probs, examples, ["a"], [0.5], [], [0.5], folds, veto=0.05)
+
+
+def test_explain_names_the_rules_tags_the_veto_drops(tagger: Tagger) -> None:
+    from worker.tagging.model import TopicModel
+
+    data = orjson.loads(MODEL.read_bytes())
+    data["veto_below"] = 1.01  # every topic is under it
+    data["thresholds"] = dict.fromkeys(data["topics"], 1.01)  # and the model adds none
+    data["model_decides_headlines"] = False
+    strict = tagger.with_model(TopicModel(data))
+    title = "India set for record soyoil imports as Russia-Ukraine war disrupts shipments"
+    assert "armed-conflict" in tagger.with_model(None).tag(title, "").topic_ids
+    info = strict.explain(title, "")
+    assert info["reads"] == "the whole item" and info["veto_below"] == 1.01
+    row = next(r for r in info["topics"] if r["topic"] == "armed-conflict")
+    assert not row["tagged"] and row["rules"] == ["war"]
+    assert row["why"].startswith("dropped: the model gives it") and "veto (1.01)" in row["why"]
+    assert [r["topic"] for r in info["topics"] if r["tagged"]] == strict.tag(title, "").topic_ids
+    # a long article's lead: no veto, the rules' tag stands, and explain says so
+    text = " ".join([title + ".", "Traders said.", "Prices rose.", "More may follow.", "End."])
+    long = strict.explain(title, text)
+    assert long["reads"].startswith("the lead") and long["veto_below"] == 0.0
+    assert next(r for r in long["topics"] if r["topic"] == "armed-conflict")["tagged"]

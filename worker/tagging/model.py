@@ -381,16 +381,8 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
-        # the model decides the whole item: a headline alone, or a headline with a short text
-        first, last = window.tokens[0].field, window.tokens[-1].field
-        whole = (self.decides_headlines and last == "title") or (
-            self.decides_summaries and not lead and first == "title" and last == "text"
-        )
+        whole, thresholds, veto = self._decision(window, lead)
         decides = frozenset(self.topics) if whole else self.decides
-        if lead:
-            thresholds = self.long_thresholds
-        else:
-            thresholds = self.alone_thresholds if whole else self.thresholds
         plist = probs.tolist()
         scores = {t: round(p, 4) for t, p in zip(self.topics, plist, strict=True)}
         # the rules' exclusions bind the model too: a topic whose term the rules dropped for
@@ -408,9 +400,9 @@ class TopicModel:
         rejected = (
             decides - {self.topics[ti] for ti in found} if decides and not lead else frozenset()
         )
-        if self.veto_below > 0.0 and not lead and not whole:
+        if veto > 0.0:
             # the model reads this item whole and is all but sure a topic is not there
-            low = {t for t, p in zip(self.topics, plist, strict=True) if p < self.veto_below}
+            low = {t for t, p in zip(self.topics, plist, strict=True) if p < veto}
             rejected = rejected | low if low else rejected
         if not found:
             return scores, [], rejected
@@ -418,6 +410,51 @@ class TopicModel:
             ModelHit(self.topics[ti], plist[ti], self._evidence(idx, where, ti), -1) for ti in found
         ]
         return scores, hits, rejected
+
+    def _decision(self, window: Window, lead: bool) -> tuple[bool, np.ndarray, float]:
+        """How this window is decided: whether the model decides the whole item alone (a
+        headline alone, or a headline with a short text, as the file says), the thresholds
+        that apply (a long text's lead, the model alone's, or rules-or-model's), and the
+        probability under which a rules' tag is dropped (0 where it is not: a long text,
+        whose rules read more than the model does, or an item the model decides whole)."""
+        first, last = window.tokens[0].field, window.tokens[-1].field
+        whole = (self.decides_headlines and last == "title") or (
+            self.decides_summaries and not lead and first == "title" and last == "text"
+        )
+        if lead:
+            return False, self.long_thresholds, 0.0
+        if whole:
+            return True, self.alone_thresholds, 0.0
+        return False, self.thresholds, self.veto_below
+
+    def explain(
+        self, title: str | None, text: str, mentions: Sequence[Mention] = ()
+    ) -> dict[str, Any]:
+        """How the model reads an item and what it would decide, for a person: ``reads``
+        ("lead", "whole item, decided by the model alone", "whole item"), and per topic its
+        probability, the threshold that applies and the veto (see :meth:`predict`)."""
+        window, lead, inside = window_of(title, text, mentions)
+        if not window.tokens:
+            return {"reads": "nothing (no words)", "topics": {}}
+        z = self.window_logits(window.tokens, inside)
+        probs = (1.0 / (1.0 + np.exp(-z))).tolist()
+        whole, thresholds, veto = self._decision(window, lead)
+        reads = (
+            f"the lead (title and first {LEAD_SENTENCES} sentences) of a longer text"
+            if lead
+            else "the whole item, which the model alone decides"
+            if whole
+            else "the whole item"
+        )
+        return {
+            "reads": reads,
+            "alone": whole,
+            "veto_below": veto,
+            "topics": {
+                t: {"probability": round(p, 4), "threshold": float(th)}
+                for t, p, th in zip(self.topics, probs, thresholds.tolist(), strict=True)
+            },
+        }
 
     def _evidence(
         self, idx: list[int], where: list[Span | None], ti: int, k: int = 3

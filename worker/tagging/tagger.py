@@ -420,6 +420,64 @@ class Tagger:
             mentions=mentions,
         )
 
+    def explain(
+        self, title: str | None, text: str, published_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Why each topic is or is not tagged, for a person (``tag --explain``): what the
+        model reads, and for every topic that is tagged, that the rules found, or that the
+        model gives at least half its threshold: the rules' terms, the model's probability,
+        the threshold that applies, and the reason. Tags exactly as :meth:`tag` does."""
+        rules = self.tag(title, text, published_at, use_model=False)
+        final = self.tag(title, text, published_at)
+        model = self.model.explain(title, text, rules.mentions) if self.model else None
+        ruled = {t.id: [e.term for e in t.evidence] for t in rules.topics}
+        tagged = {t.id for t in final.topics}
+        excluded = {m.kind[5:] for m in rules.mentions if m.kind.startswith("veto:")}
+        rows = []
+        for tid in self.topics:
+            m = model["topics"].get(tid) if model else None
+            p, th = (m["probability"], m["threshold"]) if m else (None, None)
+            veto = model["veto_below"] if model else 0.0
+            near = p is not None and th is not None and p >= th / 2
+            if not (tid in tagged or tid in ruled or near):
+                continue
+            if tid in tagged:
+                why = (
+                    "the rules and the model"
+                    if tid in ruled and p is not None and th is not None and p >= th
+                    else "the rules"
+                    if tid in ruled
+                    else "the model"
+                )
+            elif tid in ruled:
+                why = (
+                    f"dropped: the model gives it {p:.2f}, under its veto ({veto:g})"
+                    if p is not None and p < veto
+                    else f"dropped: the model decides this item alone, {p:.2f} < {th:.2f}"
+                    if model and model.get("alone")
+                    else "dropped: the model decides this topic on short items"
+                )
+            elif tid in excluded:
+                why = "not tagged: the rules read its term in another sense here"
+            else:
+                why = f"not tagged: the model gives it {p:.2f}, under {th:.2f}"
+            rows.append(
+                {
+                    "topic": tid,
+                    "tagged": tid in tagged,
+                    "rules": ruled.get(tid, []),
+                    "probability": p,
+                    "threshold": th,
+                    "why": why,
+                }
+            )
+        return {
+            "model": self.model_version,
+            "reads": model["reads"] if model else "(no model: the rules alone)",
+            "veto_below": model["veto_below"] if model else 0.0,
+            "topics": rows,
+        }
+
     def _add_model_topics(
         self, topics: list[TopicTag], hits: list[ModelHit], values: dict[Field, str]
     ) -> list[TopicTag]:
