@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-import snowballstemmer
+import Stemmer  # PyStemmer: the Snowball stemmers in C
 
 from worker.tagging.text import sentence_starts
 
@@ -159,14 +160,20 @@ STOPWORDS = frozenset(
 )
 """Function words: no feature of their own, and never a pair of two of them."""
 
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMERS = threading.local()  # a PyStemmer object is not to be shared between threads
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """The word's Snowball (Porter 2) stem: "sanctioned", "sanctions" -> "sanction".
-    Memoised: the pure-Python stemmer is the model's costliest step, and news repeats words."""
-    return str(_STEMMER.stemWord(word))
+    """The word's Snowball (Porter 2) English stem: "sanctioned", "sanctions" -> "sanction".
+    PyStemmer runs the Snowball project's own C code (~1 us a word; the pure-Python
+    ``snowballstemmer`` took ~22 us and gives the same stem for every one of the 42,155
+    distinct words of the corpus, silver, dev and held-out sets). Memoised all the same: news
+    repeats words."""
+    st = getattr(_STEMMERS, "english", None)
+    if st is None:
+        st = _STEMMERS.english = Stemmer.Stemmer("english")
+    return str(st.stemWord(word))
 
 
 def features_of(
