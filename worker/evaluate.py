@@ -430,6 +430,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _why(tagger: Tagger, rec: Record, fp: list[str], fn: list[str]) -> list[str]:
+    """For ``--errors``: why each wrongly tagged (+) or missed (-) topic came out as it did."""
+    info = tagger.explain(rec.title, rec.text, rec.published_at, include=[*fp, *fn])
+    rows = {r["topic"]: r for r in info["topics"]}
+    out = []
+    for sign, topics in (("+", fp), ("-", fn)):
+        for t in topics:
+            r = rows.get(t)
+            if r is None:
+                continue
+            terms = ", ".join(dict.fromkeys(r["rules"]))
+            model = (
+                f"; model {r['probability']:.2f}"
+                if r["probability"] is not None and "gives it" not in r["why"]
+                else ""
+            )
+            out.append(f"{sign}{t}: {r['why']}{f' ({terms})' if terms else ''}{model}")
+    return out
+
+
 def main(
     argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
@@ -472,11 +492,14 @@ def main(
     if args.errors:
         for rec, o in zip(records, outputs, strict=True):
             parts = []
+            why: list[str] = []
             if rec.topics is not None:
                 fp = sorted(set(o["topics"]) - set(rec.topics))
                 fn = sorted(set(rec.topics) - set(o["topics"]))
                 if fp or fn:
                     parts.append(f"topics +{fp} -{fn}")
+                    if not args.cv:  # cross-validation tags with each fold's model, not this one
+                        why = _why(tagger, rec, fp, fn)
             if rec.countries is not None:
                 fp = sorted(set(o["countries"]) - set(rec.countries))
                 fn = sorted(set(rec.countries) - set(o["countries"]))
@@ -485,6 +508,8 @@ def main(
             if parts:
                 label = rec.title or rec.text
                 print(f"{rec.id}: {'; '.join(parts)}  | {label[:70]}", file=err)
+                for line in why:
+                    print(f"    {line}", file=err)
     if args.cv:
         for name in ("rules", "model", "combined"):
             title = {

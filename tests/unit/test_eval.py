@@ -162,3 +162,33 @@ def test_parse_date() -> None:
     assert parse_date("2020-07-25T10:00:00Z").tzinfo is not None  # type: ignore[union-attr]
     assert parse_date("Sat, 22 Aug 2026 18:04:52 +0000").month == 8  # type: ignore[union-attr]
     assert parse_date(None) is None and parse_date("") is None
+
+
+def test_errors_say_why_a_topic_was_missed_or_added(tmp_path: Path) -> None:
+    src = tmp_path / "two.jsonl"
+    rows = [
+        # gold says arms-control, which neither the rules nor the model find in these words
+        {"id": "miss", "title": "Weather turns cold in the capital", "text": "",
+         "topics": ["arms-control"], "countries": []},
+        # gold says nothing; the rules' term "sanctions" tags it
+        {"id": "extra", "title": "EU imposes sanctions on Belarusian officials", "text": "",
+         "topics": [], "countries": ["BY"]},
+    ]  # fmt: skip
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--errors", str(src)], stdout=out, stderr=err) == 0
+    lines = err.getvalue().splitlines()
+
+    def reasons(item: str) -> list[str]:
+        at = next(i for i, line in enumerate(lines) if line.startswith(item + ": topics"))
+        out = []
+        for line in lines[at + 1 :]:
+            if not line.startswith("    "):
+                break
+            out.append(line.strip())
+        return out
+
+    assert [r.split(":")[0] for r in reasons("miss")] == ["-arms-control"]
+    assert reasons("miss")[0].startswith("-arms-control: not tagged: the model gives it")
+    extra = [r for r in reasons("extra") if r.startswith("+sanctions:")]
+    assert extra and extra[0].startswith("+sanctions: the rules") and "(sanctions" in extra[0]

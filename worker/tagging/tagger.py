@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -421,12 +422,18 @@ class Tagger:
         )
 
     def explain(
-        self, title: str | None, text: str, published_at: datetime | None = None
+        self,
+        title: str | None,
+        text: str,
+        published_at: datetime | None = None,
+        include: Iterable[str] = (),
     ) -> dict[str, Any]:
-        """Why each topic is or is not tagged, for a person (``tag --explain``): what the
-        model reads, and for every topic that is tagged, that the rules found, or that the
-        model gives at least half its threshold: the rules' terms, the model's probability,
-        the threshold that applies, and the reason. Tags exactly as :meth:`tag` does."""
+        """Why each topic is or is not tagged, for a person (``tag --explain``, ``eval
+        --errors``): what the model reads, and for every topic that is tagged, that the rules
+        found, that the model gives at least half its threshold, or in ``include``: the rules'
+        terms, the model's probability, the threshold that applies, and the reason. Tags
+        exactly as :meth:`tag` does."""
+        wanted = set(include)
         rules = self.tag(title, text, published_at, use_model=False)
         final = self.tag(title, text, published_at)
         model = self.model.explain(title, text, rules.mentions) if self.model else None
@@ -439,7 +446,7 @@ class Tagger:
             p, th = (m["probability"], m["threshold"]) if m else (None, None)
             veto = model["veto_below"] if model else 0.0
             near = p is not None and th is not None and p >= th / 2
-            if not (tid in tagged or tid in ruled or near):
+            if not (tid in tagged or tid in ruled or near or tid in wanted):
                 continue
             if tid in tagged:
                 why = (
@@ -459,6 +466,8 @@ class Tagger:
                 )
             elif tid in excluded:
                 why = "not tagged: the rules read its term in another sense here"
+            elif p is None:
+                why = "not tagged: no rule term (no model)"
             else:
                 why = f"not tagged: the model gives it {p:.2f}, under {th:.2f}"
             rows.append(
