@@ -268,8 +268,7 @@ def choose_combination(
     if not per_topic:
         return [th for th, _ in union], []
     alone = _best_thresholds(probs, examples, topics, False)
-    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
-    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
+    gold, rules = label_matrices(examples, topics)
     fold_of = np.asarray(folds if folds is not None else [0] * len(examples))
     thresholds, decides = [], []
     for ti, (t, (th_u, f_u), (th_m, f_m)) in enumerate(zip(topics, union, alone, strict=True)):
@@ -312,8 +311,8 @@ def choose_veto(
     items = np.array([ex.shape not in whole_shapes for ex in examples], dtype=bool)
     if not items.any():
         return 0.0
-    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)[items]
-    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)[items]
+    gold, rules = label_matrices(examples, topics)
+    gold, rules = gold[items], rules[items]
     p = probs[items]
     added = p >= np.asarray(thresholds)[None, :]
     fold_of = np.asarray(folds if folds is not None else [0] * len(examples))[items]
@@ -332,6 +331,15 @@ def choose_veto(
         if f > best and all(a > b for a, b in zip(per_fold, base_folds, strict=True)):
             best, best_v = f, v
     return best_v
+
+
+def label_matrices(
+    examples: Sequence[Example], topics: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items x topics) booleans: the gold labels, and the rules' tags."""
+    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
+    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
+    return gold, rules
 
 
 def _f1_of(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -360,8 +368,7 @@ def choose_headline_mode(
     heads = np.array([ex.shape == shape for ex in examples], dtype=bool)
     if not heads.any():
         return False
-    gold = np.array([[t in ex.topics for t in topics] for ex in examples], dtype=bool)
-    rules = np.array([[t in ex.rule_topics for t in topics] for ex in examples], dtype=bool)
+    gold, rules = label_matrices(examples, topics)
     union = rules & ~np.isin(np.asarray(topics), list(decides))[None, :] & ~(probs < veto)
     combined = union | (probs >= np.asarray(thresholds)[None, :])
     alone = probs >= np.asarray(alone_thresholds)[None, :]
