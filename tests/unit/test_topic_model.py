@@ -480,3 +480,30 @@ def test_explain_names_the_rules_tags_the_veto_drops(tagger: Tagger) -> None:
     long = strict.explain(title, text)
     assert long["reads"].startswith("the lead") and long["veto_below"] == 0.0
     assert next(r for r in long["topics"] if r["topic"] == "armed-conflict")["tagged"]
+
+
+def test_the_model_does_not_overrule_the_rules_on_words_it_does_not_know(tagger: Tagger) -> None:
+    """The model learnt English news; the rules' terms cover more languages."""
+    from worker.tagging.model import MIN_KNOWN, TopicModel, window_of
+
+    data = orjson.loads(MODEL.read_bytes())
+    data["veto_below"] = 1.01  # every rules' tag it may drop goes
+    data["thresholds"] = dict.fromkeys(data["topics"], 1.01)  # and the model adds none
+    strict = tagger.with_model(TopicModel(data))
+    german = "Erdogan fordert Trump zu Gesprächen mit dem Iran auf"
+    english = "Erdogan urges Trump to hold talks with Iran"
+    rules = tagger.with_model(None)
+    assert "negotiations" in rules.tag(german, "").topic_ids
+    window = window_of(german, "", rules.tag(german, "").mentions)[0]
+    assert strict.model is not None and strict.model.known_share(window) < MIN_KNOWN
+    assert "negotiations" in strict.tag(german, "").topic_ids  # the rules' tag stands
+    assert "too few to overrule" in strict.explain(german, "")["reads"]
+    # the same in English: the model knows the words, and its veto applies
+    assert rules.tag(english, "").topic_ids and strict.tag(english, "").topic_ids == []
+    # nor does it decide such an item alone
+    data["veto_below"] = 0.0
+    data["model_decides_headlines"] = True
+    data["alone_thresholds"] = dict.fromkeys(data["topics"], 1.01)
+    alone = tagger.with_model(TopicModel(data))
+    assert "negotiations" in alone.tag(german, "").topic_ids
+    assert alone.tag(english, "").topic_ids == []
