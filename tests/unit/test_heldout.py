@@ -9,7 +9,8 @@ what the tagger reaches: on the first labels 0.717 before this set was used to f
 weaknesses of the rules, 0.879 with model 1.3; on the adjudicated labels model 1.3 0.844 with
 the rules' tags standing on headlines with a summary, 0.823 with model 1.4, which handed those
 to the model whole, 0.846 with model 1.5 (the rules' tags stand again, less those the model
-all but rules out: ``veto_below``); countries 0.990. The model never saw it.
+all but rules out: ``veto_below``), 0.864 with model 1.6 (the neighbours' vote, calibrated
+scores); countries 0.990. The model never saw it. Issue 8 asks for 0.85: the floor.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ HELDOUT = ROOT / "tests" / "data" / "heldout" / "feeds-heldout.jsonl"
 FEEDS = ROOT / "tests" / "data" / "feeds"
 DEV = ROOT / "tests" / "data" / "diplomacy-dev.jsonl"
 
-TOPIC_MICRO_F1 = 0.82
+TOPIC_MICRO_F1 = 0.85
 COUNTRY_MICRO_F1 = 0.97
 
 TAXONOMY_IDS = {

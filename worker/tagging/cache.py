@@ -54,7 +54,11 @@ def cached_tagger(
     """``Tagger.from_files(...)``, from the cache when it holds this exact build."""
     folder = cache_dir or default_cache_dir()
     try:
-        path = folder / f"tagger-{_key([topics_yaml, countries_yaml, model_json])}.pickle"
+        vectors = model_json.with_name("word-vectors.npz") if model_json is not None else None
+        inputs = [topics_yaml, countries_yaml, model_json]
+        if vectors is not None and vectors.is_file():
+            inputs.append(vectors)  # the table a model with neighbours reads
+        path = folder / f"tagger-{_key(inputs)}.pickle"
     except OSError:  # an input file is unreadable: let from_files say so
         return Tagger.from_files(topics_yaml, countries_yaml, model_json)
     try:

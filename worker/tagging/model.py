@@ -16,8 +16,18 @@ function of the summed weights of the window's features. The features:
   topic's rules (``<term:sanctions>``), and the evidence of a topic the rules tagged
   (``<rule:sanctions>``). The model learns how far to trust each.
 
-Weights, vocabulary and thresholds live in a JSON file (``configs/topic-model.json``) that
-``python -m worker train`` writes: data, not code. Inference needs numpy only.
+Beside the weights, the model asks the labelled items it was trained on (**neighbours**):
+each is kept as the unit mean of its window's word vectors (GloVe, :mod:`worker.tagging.vectors`),
+with its topics; a window's topics by vote of the :data:`~worker.tagging.train.NEIGHBOURS_K`
+items nearest in meaning (cosine), each weighted ``exp(sharpness x similarity)``, and the
+probability is ``(1 - mix) x logistic + mix x vote``. A headline that says a topic in words
+the weights never learnt ("pool missile-warning data") finds the items that said it in others
+("share intelligence on missiles").
+
+Weights, vocabulary, thresholds and the neighbours live in a JSON file
+(``configs/topic-model.json``) that ``python -m worker train`` writes, the word vectors in
+``configs/word-vectors.npz`` (plain arrays, named in the model by their SHA-256): data, not
+code. Inference needs numpy only.
 
 Evidence: the features that contributed most to a topic, as spans of the title or text with
 their sentence, like the rules' evidence.
@@ -25,6 +35,7 @@ their sentence, like the rules' evidence.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import re
@@ -40,6 +51,8 @@ import orjson
 import Stemmer  # PyStemmer: the Snowball stemmers in C
 
 from worker.tagging.text import sentence_starts
+from worker.tagging.vectors import VectorsError, WordVectors
+from worker.tagging.vectors import load as load_vectors
 
 FORMAT = "diplomacy-topic-model"
 FORMAT_VERSION = 1
@@ -276,6 +289,73 @@ class ModelHit:
     sentence: int  # window's first text sentence, -1 for the title window
 
 
+def vector_words(names: Iterable[str]) -> list[str]:
+    """The plain words among a window's feature names (no pairs, stems or markers): what its
+    mean word vector is made of."""
+    return [f for f in names if " " not in f and f[0] not in "<~"]
+
+
+class Neighbours:
+    """The training items as unit vectors with their topics; :meth:`vote` per window.
+
+    In the model file: ``k``, ``sharpness``, ``mix``, ``items`` and ``dims``, the vectors as
+    base64 of int8 (each component x 127, rounded) and the topics as base64 of little-endian
+    uint16 bit sets (bit i: the model's i-th topic), and the word-vector table's file name and
+    SHA-256."""
+
+    def __init__(self, spec: dict[str, Any], n_topics: int, vectors: WordVectors) -> None:
+        try:
+            self.k = int(spec["k"])
+            self.sharpness = float(spec["sharpness"])
+            self.mix = float(spec["mix"])
+            n, dims = int(spec["items"]), int(spec["dims"])
+            q = np.frombuffer(base64.b64decode(spec["vectors"]), dtype=np.int8)
+            bits = np.frombuffer(base64.b64decode(spec["labels"]), dtype="<u2")
+            want = str(spec["vectors_sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"malformed neighbours: {exc!r}") from None
+        if q.size != n * dims or bits.size != n or dims != vectors.dims or self.k < 1:
+            raise ModelError(
+                f"neighbours do not fit: {q.size} values for {n} x {dims}, {bits.size} label "
+                f"sets, word vectors of {vectors.dims} dimensions, k={self.k}"
+            )
+        if want != vectors.digest:
+            raise ModelError(
+                f"the word vectors ({vectors.digest[:12]}) are not the ones the model was "
+                f"trained with ({want[:12]}): retrain with `python -m worker train`"
+            )
+        self.vectors = vectors
+        self.memory = q.reshape(n, dims).astype(np.float32) / 127.0
+        self.labels = ((bits[:, None].astype(np.int64) >> np.arange(n_topics)) & 1).astype(
+            np.float32
+        )
+
+    def vector(self, names: Iterable[str]) -> np.ndarray | None:
+        """The unit mean word vector of these feature names (None: no word the table knows)."""
+        rows = self.vectors.rows(vector_words(names))
+        if not rows:
+            return None
+        v, n = self.vectors.mean(rows)
+        return v.astype(np.float32) if n else None
+
+    def vote(self, v: np.ndarray) -> np.ndarray:
+        """Per topic, the share of the ``k`` nearest items (by cosine, weighted
+        ``exp(sharpness x similarity)``) that carry it."""
+        sims = self.memory @ v
+        k = min(self.k, len(sims))
+        idx = np.argpartition(-sims, k - 1)[:k]
+        s = sims[idx].astype(np.float64)
+        w = np.exp(self.sharpness * (s - s.max()))
+        return np.asarray((w @ self.labels[idx]) / w.sum(), dtype=np.float64)
+
+    def mixed(self, probs: np.ndarray, names: Iterable[str]) -> np.ndarray:
+        """``(1 - mix) x probs + mix x vote`` (``probs`` as they are where no word is known)."""
+        v = self.vector(names)
+        if v is None:
+            return probs
+        return (1.0 - self.mix) * probs + self.mix * self.vote(v)
+
+
 class _Decision(NamedTuple):
     whole: bool  # the model decides every topic of the item alone
     thresholds: np.ndarray  # the thresholds that apply to the model's own topics
@@ -286,7 +366,15 @@ class _Decision(NamedTuple):
 class TopicModel:
     """Load once (:meth:`from_file`), then :meth:`predict` per article. Thread-safe."""
 
-    def __init__(self, data: dict[str, Any], *, digest: str = "") -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        digest: str = "",
+        vectors: WordVectors | Path | None = None,
+    ) -> None:
+        """``vectors``: the word-vector table a model with neighbours reads, or the path of
+        its file (default: the file the model names, in the project's ``configs/``)."""
         if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
             raise ModelError(
                 f"not a {FORMAT} file of format_version {FORMAT_VERSION} "
@@ -334,9 +422,39 @@ class TopicModel:
         self.vocabulary = vocab
         self.weights = weights
         self.digest = digest
+        self.neighbours: Neighbours | None = None
+        spec = data.get("neighbours")
+        if spec:
+            if not isinstance(spec, dict):
+                raise ModelError("malformed neighbours: not an object")
+            table = vectors
+            if not isinstance(table, WordVectors):
+                from worker.tagging.vectors import DEFAULT_FILE
+
+                path = table or DEFAULT_FILE.with_name(str(spec.get("vectors_file") or ""))
+                try:
+                    table = load_vectors(Path(path))
+                except VectorsError as exc:
+                    raise ModelError(str(exc)) from None
+            self.neighbours = Neighbours(spec, len(self.topics), table)
+        cal = data.get("calibration")
+        try:
+            self.calibration: np.ndarray | None = (
+                None
+                if cal is None
+                else np.asarray([[float(x) for x in cal[t]] for t in self.topics], np.float64)
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"malformed calibration: {exc!r}") from None
+        if self.calibration is not None and self.calibration.shape != (len(self.topics), 2):
+            raise ModelError(f"calibration of shape {self.calibration.shape}, not (topics, 2)")
         self.meta: dict[str, Any] = {
-            k: v for k, v in data.items() if k not in ("vocabulary", "weights")
+            k: v for k, v in data.items() if k not in ("vocabulary", "weights", "neighbours")
         }
+        if spec:
+            self.meta["neighbours"] = {
+                k: v for k, v in spec.items() if k not in ("vectors", "labels")
+            }
 
     @classmethod
     def from_file(cls, path: Path) -> TopicModel:
@@ -354,8 +472,18 @@ class TopicModel:
             raise ModelError(f"{path}: not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ModelError(f"{path}: expected a JSON object")
+        spec = data.get("neighbours")
+        vectors = None
+        if isinstance(spec, dict):
+            from worker.tagging.vectors import DEFAULT_FILE
+
+            # beside the model file, else the project's (a model trained to another folder)
+            name = str(spec.get("vectors_file") or "")
+            vectors = path.with_name(name)
+            if not vectors.is_file() and DEFAULT_FILE.with_name(name).is_file():
+                vectors = DEFAULT_FILE.with_name(name)
         try:
-            return cls(data, digest=hashlib.sha256(raw).hexdigest())
+            return cls(data, digest=hashlib.sha256(raw).hexdigest(), vectors=vectors)
         except ModelError as exc:
             raise ModelError(f"{path}: {exc}") from None
 
@@ -364,14 +492,33 @@ class TopicModel:
     def window_logits(
         self, tokens: Sequence[Token], mentions: Sequence[Mention] = ()
     ) -> np.ndarray:
-        """The logit of every topic for a window."""
-        names = set(feature_names(tokens, mentions))
+        """The logit of every topic for a window (the weights alone, without neighbours)."""
+        return self._logits(set(feature_names(tokens, mentions)))
+
+    def _logits(self, names: set[str]) -> np.ndarray:
         get = self.index.get
         idx = [j for j in map(get, names) if j is not None]
         if not idx:
             return self.bias.copy()
         scale = 1.0 / math.sqrt(len(names))
         return self.bias + self.weights[idx].sum(axis=0, dtype=np.float64) * scale
+
+    def window_probs(self, tokens: Sequence[Token], mentions: Sequence[Mention] = ()) -> np.ndarray:
+        """Every topic's probability for a window: the weights' logistic, mixed with the
+        neighbours' vote when the model has neighbours."""
+        names = set(feature_names(tokens, mentions))
+        probs = 1.0 / (1.0 + np.exp(-self._logits(names)))
+        if self.neighbours is not None:
+            probs = self.neighbours.mixed(probs, names)
+        return self._calibrated(probs)
+
+    def _calibrated(self, probs: np.ndarray) -> np.ndarray:
+        """``sigmoid(a logit(p) + b)`` per topic, as ``train`` fitted it (Platt scaling)."""
+        cal = self.calibration
+        if cal is None:
+            return probs
+        q = np.clip(probs, 1e-6, 1 - 1e-6)
+        return 1.0 / (1.0 + np.exp(-(cal[:, 0] * np.log(q / (1 - q)) + cal[:, 1])))
 
     def predict(
         self, title: str | None, text: str, mentions: Sequence[Mention] = ()
@@ -402,6 +549,9 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
+        if self.neighbours is not None and not lead:
+            probs = self.neighbours.mixed(probs, names)
+        probs = self._calibrated(probs)
         whole, thresholds, veto, overrule = self._decision(window, lead)
         decides = frozenset(self.topics) if whole else self.decides if overrule else frozenset()
         plist = probs.tolist()
@@ -470,8 +620,17 @@ class TopicModel:
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
             return {"reads": "nothing (no words)", "topics": {}}
-        z = self.window_logits(window.tokens, inside)
-        probs = (1.0 / (1.0 + np.exp(-z))).tolist()
+        names = set(feature_names(window.tokens, inside))
+        weights_p = 1.0 / (1.0 + np.exp(-self._logits(names)))
+        vote = None
+        mixed = weights_p
+        nb = self.neighbours
+        if nb is not None and not lead:
+            v = nb.vector(names)
+            if v is not None:
+                vote = nb.vote(v)
+                mixed = (1 - nb.mix) * weights_p + nb.mix * vote
+        probs = self._calibrated(mixed).tolist()
         whole, thresholds, veto, _ = self._decision(window, lead)
         known = self.known_share(window)
         reads = (
@@ -488,8 +647,14 @@ class TopicModel:
             "alone": whole,
             "veto_below": veto,
             "topics": {
-                t: {"probability": round(p, 4), "threshold": float(th)}
-                for t, p, th in zip(self.topics, probs, thresholds.tolist(), strict=True)
+                t: {
+                    "probability": round(p, 4),
+                    "threshold": float(th),
+                    **({"neighbours": round(float(vote[i]), 4)} if vote is not None else {}),
+                }
+                for i, (t, p, th) in enumerate(
+                    zip(self.topics, probs, thresholds.tolist(), strict=True)
+                )
             },
         }
 

@@ -110,6 +110,8 @@ def leave_one_outlet_out(
     union_th = np.array([model["thresholds"][t] for t in topics])
     alone_th = np.array([model["alone_thresholds"][t] for t in topics])
     veto = float(model.get("veto_below", 0.0))
+    cal = model.get("calibration")
+    calibration = np.array([cal[t] for t in topics]) if cal else None
     tagger = Tagger.from_config_dir(ROOT / "configs", model=False)
     rows = read_corpus(corpus)
     extra_rows = read_corpus(extra)
@@ -151,6 +153,7 @@ def leave_one_outlet_out(
         fitted = fit(train, topics, DEFAULT_C, weights=[1.0] * len(train))
         outlet_rows[o] = slice(len(scored), len(scored) + len(items))
         scored += items
+        fitted.calibration = calibration  # the shipped model's, as its thresholds
         probs.append(predict(fitted, [extra_ex[i] for i in items]))
         if progress:
             progress(f"{n}/{len(order)} {o}: {len(items)} items, {time.monotonic() - t0:.0f} s")
