@@ -62,15 +62,18 @@ def _explain(label: str, tagger: Any, event: Any) -> None:
     out = [f"{label}: model {info['model'] or '(none)'}; it reads {info['reads']}"]
     if info["veto_below"]:
         out[0] += f"; a rules' tag it gives under {info['veto_below']:g} is dropped"
-    out.append(f"  {'topic':<22}{'tagged':<8}{'model':>6}{'threshold':>10}  rules' terms; why")
+    out.append(
+        f"  {'topic':<22}{'tagged':<8}{'model':>6}{'nbrs':>6}{'threshold':>10}  rules' terms; why"
+    )
     for r in info["topics"]:
         p = "-" if r["probability"] is None else f"{r['probability']:.2f}"
+        nb = "-" if r.get("neighbours") is None else f"{r['neighbours']:.2f}"
         th = "-" if r["threshold"] is None else f"{r['threshold']:.2f}"
         terms = ", ".join(dict.fromkeys(r["rules"])) or "-"
         if len(terms) > 40:
             terms = terms[:39] + "…"
         out.append(
-            f"  {r['topic']:<22}{'yes' if r['tagged'] else 'no':<8}{p:>6}{th:>10}  "
+            f"  {r['topic']:<22}{'yes' if r['tagged'] else 'no':<8}{p:>6}{nb:>6}{th:>10}  "
             f"{terms}; {r['why']}"
         )
     if not info["topics"]:

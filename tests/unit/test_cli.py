@@ -77,6 +77,23 @@ def test_tag_explain_says_why_each_topic_is_tagged_on_stderr() -> None:
     assert rows["arms-control"].rstrip().endswith(("the rules", "the rules and the model"))
 
 
+def test_tag_explain_shows_the_neighbours_vote_on_an_item_read_whole(tmp_path: Path) -> None:
+    page = tmp_path / "minsk.txt"
+    page.write_text(
+        "Minsk orders Lithuanian envoy out within 72 hours\n\nBelarus gave the Lithuanian envoy "
+        "72 hours to leave the country on Tuesday, the foreign ministry in Minsk said, in a "
+        "widening row between the two neighbours over the detention of a Belarusian citizen "
+        "in Vilnius last week and what Minsk calls unfriendly steps by the Lithuanian "
+        "government.\n"
+    )
+    res = run("tag", "--explain", str(page))
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert "reads the whole item" in lines[0] and lines[1].split()[3] == "nbrs"
+    row = next(line.split() for line in lines[2:] if line.split()[0] == "diplomatic-relations")
+    assert row[1] == "yes" and 0.0 < float(row[3]) <= 1.0  # the vote of the nearest items
+
+
 def test_broker_that_does_not_answer_is_one_clear_line(tmp_path):
     (tmp_path / "a.txt").write_text("x" * 300)
     res = run("replay", str(tmp_path), env={"WORKER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})

@@ -476,6 +476,7 @@ class Tagger:
                     "tagged": tid in tagged,
                     "rules": ruled.get(tid, []),
                     "probability": p,
+                    "neighbours": m.get("neighbours") if m else None,
                     "threshold": th,
                     "why": why,
                 }
