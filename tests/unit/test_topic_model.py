@@ -670,3 +670,20 @@ def test_a_model_elsewhere_reads_the_projects_word_vectors_and_a_missing_table_i
     moved.write_bytes(orjson.dumps(data))
     with pytest.raises(ModelError, match="no-such-vectors.npz: cannot read the word vectors"):
         TopicModel.from_file(moved)
+
+
+def test_the_neighbours_are_not_asked_in_a_language_the_model_does_not_know(
+    tagger: Tagger,
+) -> None:
+    """GloVe knows a few French words ("la", "de"); the neighbours they would find are English
+    news about something else. Under ``MIN_KNOWN`` the weights alone speak (dev set: two
+    French headlines had been tagged diplomatic-relations by the vote)."""
+    model = tagger.model
+    assert model is not None
+    french = "La cote de popularité de Trump chute à 33%, son plus bas niveau depuis son retour"
+    english = "Minsk orders Lithuanian envoy out within 72 hours"
+    for title, asked in ((french, False), (english, True)):
+        mentions = tagger.tag(title, "", use_model=False).mentions
+        info = model.explain(title, "", mentions)
+        assert all(("neighbours" in v) is asked for v in info["topics"].values()), title
+    assert "diplomatic-relations" not in [t.id for t in tagger.tag(french, "").topics]

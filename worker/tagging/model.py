@@ -549,8 +549,8 @@ class TopicModel:
         if idx:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
-        if self.neighbours is not None and not lead:
-            probs = self.neighbours.mixed(probs, names)
+        if self._asks_neighbours(window, lead):
+            probs = self.neighbours.mixed(probs, names)  # type: ignore[union-attr]
         probs = self._calibrated(probs)
         whole, thresholds, veto, overrule = self._decision(window, lead)
         decides = frozenset(self.topics) if whole else self.decides if overrule else frozenset()
@@ -579,6 +579,15 @@ class TopicModel:
             ModelHit(self.topics[ti], plist[ti], self._evidence(idx, where, ti), -1) for ti in found
         ]
         return scores, hits, rejected
+
+    def _asks_neighbours(self, window: Window, lead: bool) -> bool:
+        """Whether the neighbours vote on this window: one the model reads whole (not a long
+        text's lead: the neighbours are short items) and in words it knows (:data:`MIN_KNOWN`:
+        the neighbours are English news; a French headline's few words GloVe knows, "la",
+        "de", would find them anyway)."""
+        return (
+            self.neighbours is not None and not lead and self.known_share(window) >= MIN_KNOWN
+        )
 
     def known_share(self, window: Window) -> float:
         """The share of the window's content words the model has a feature for (1.0 for a
@@ -625,7 +634,7 @@ class TopicModel:
         vote = None
         mixed = weights_p
         nb = self.neighbours
-        if nb is not None and not lead:
+        if nb is not None and self._asks_neighbours(window, lead):
             v = nb.vector(names)
             if v is not None:
                 vote = nb.vote(v)
