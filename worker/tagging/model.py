@@ -585,9 +585,7 @@ class TopicModel:
         text's lead: the neighbours are short items) and in words it knows (:data:`MIN_KNOWN`:
         the neighbours are English news; a French headline's few words GloVe knows, "la",
         "de", would find them anyway)."""
-        return (
-            self.neighbours is not None and not lead and self.known_share(window) >= MIN_KNOWN
-        )
+        return self.neighbours is not None and not lead and self.known_share(window) >= MIN_KNOWN
 
     def known_share(self, window: Window) -> float:
         """The share of the window's content words the model has a feature for (1.0 for a
