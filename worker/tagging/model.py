@@ -295,6 +295,35 @@ def vector_words(names: Iterable[str]) -> list[str]:
     return [f for f in names if " " not in f and f[0] not in "<~"]
 
 
+def topic_sets(bits: np.ndarray, n_topics: int) -> np.ndarray:
+    """16-bit topic sets (bit i: the i-th topic) as a 0/1 float32 matrix, items x topics."""
+    return ((bits[:, None].astype(np.int64) >> np.arange(n_topics)) & 1).astype(np.float32)
+
+
+def neighbour_vote(sims: np.ndarray, labels: np.ndarray, k: int, sharpness: float) -> np.ndarray:
+    """The vote of the ``k`` items most similar to each query: per topic, the weighted share
+    of them that carry it, weights ``exp(sharpness x similarity)``. ``sims``: queries x items
+    (or one query's row); ``labels``: items x topics. What ``train`` computes out of fold and
+    the service per window."""
+    one = sims.ndim == 1
+    s2 = sims[None, :] if one else sims
+    k = min(k, s2.shape[1])
+    idx = np.argpartition(-s2, k - 1, axis=1)[:, :k]
+    s = np.take_along_axis(s2, idx, axis=1).astype(np.float64)
+    w = np.exp(sharpness * (s - s.max(axis=1, keepdims=True)))
+    votes = np.einsum("nk,nkt->nt", w, labels[idx]) / w.sum(axis=1, keepdims=True)
+    return votes[0] if one else votes
+
+
+def calibrated(probs: np.ndarray, cal: np.ndarray | None) -> np.ndarray:
+    """``sigmoid(a logit(p) + b)`` per topic (``cal``: topics x (a, b); Platt scaling, as
+    ``train`` fits it); ``probs`` as they are without one."""
+    if cal is None:
+        return probs
+    q = np.clip(probs, 1e-6, 1 - 1e-6)
+    return 1.0 / (1.0 + np.exp(-(cal[:, 0] * np.log(q / (1 - q)) + cal[:, 1])))
+
+
 class Neighbours:
     """The training items as unit vectors with their topics; :meth:`vote` per window.
 
@@ -341,12 +370,7 @@ class Neighbours:
     def vote(self, v: np.ndarray) -> np.ndarray:
         """Per topic, the share of the ``k`` nearest items (by cosine, weighted
         ``exp(sharpness x similarity)``) that carry it."""
-        sims = self.memory @ v
-        k = min(self.k, len(sims))
-        idx = np.argpartition(-sims, k - 1)[:k]
-        s = sims[idx].astype(np.float64)
-        w = np.exp(self.sharpness * (s - s.max()))
-        return np.asarray((w @ self.labels[idx]) / w.sum(), dtype=np.float64)
+        return neighbour_vote(self.memory @ v, self.labels, self.k, self.sharpness)
 
     def mixed(self, probs: np.ndarray, names: Iterable[str]) -> np.ndarray:
         """``(1 - mix) x probs + mix x vote`` (``probs`` as they are where no word is known)."""
@@ -513,12 +537,7 @@ class TopicModel:
         return self._calibrated(probs)
 
     def _calibrated(self, probs: np.ndarray) -> np.ndarray:
-        """``sigmoid(a logit(p) + b)`` per topic, as ``train`` fitted it (Platt scaling)."""
-        cal = self.calibration
-        if cal is None:
-            return probs
-        q = np.clip(probs, 1e-6, 1 - 1e-6)
-        return 1.0 / (1.0 + np.exp(-(cal[:, 0] * np.log(q / (1 - q)) + cal[:, 1])))
+        return calibrated(probs, self.calibration)
 
     def predict(
         self, title: str | None, text: str, mentions: Sequence[Mention] = ()

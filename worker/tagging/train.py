@@ -32,8 +32,11 @@ from worker.tagging.model import (
     FORMAT,
     FORMAT_VERSION,
     TopicModel,
+    calibrated,
     corpus_digest,
     feature_names,
+    neighbour_vote,
+    topic_sets,
     vector_words,
     window_of,
 )
@@ -164,10 +167,7 @@ def calibrate(probs: np.ndarray, examples: Sequence[Example], topics: Sequence[s
     return out
 
 
-def apply_calibration(probs: np.ndarray, cal: np.ndarray | None) -> np.ndarray:
-    if cal is None:
-        return probs
-    return 1.0 / (1.0 + np.exp(-(cal[:, 0] * _logit(probs) + cal[:, 1])))
+apply_calibration = calibrated  # the service's own function (worker.tagging.model)
 
 
 def neighbour_memory(
@@ -197,19 +197,12 @@ def neighbour_votes(
     if fitted.memory is None or not len(fitted.memory) or not has.any():
         return votes, np.zeros(len(examples), bool)
     mem = fitted.memory.astype(np.float32) / 127.0
-    labels = ((fitted.labels[:, None].astype(np.int64) >> np.arange(n_topics)) & 1).astype(  # type: ignore[index]
-        np.float32
-    )
-    k = min(NEIGHBOURS_K, len(mem))
+    labels = topic_sets(fitted.labels, n_topics)  # type: ignore[arg-type]
     rows = np.flatnonzero(has)
     for lo in range(0, len(rows), chunk):
         part = rows[lo : lo + chunk]
         v = np.vstack([examples[i].vector for i in part]).astype(np.float32)  # type: ignore[misc]
-        sims = v @ mem.T
-        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        s = np.take_along_axis(sims, idx, axis=1).astype(np.float64)
-        w = np.exp(NEIGHBOURS_SHARPNESS * (s - s.max(axis=1, keepdims=True)))
-        votes[part] = np.einsum("nk,nkt->nt", w, labels[idx]) / w.sum(axis=1, keepdims=True)
+        votes[part] = neighbour_vote(v @ mem.T, labels, NEIGHBOURS_K, NEIGHBOURS_SHARPNESS)
     return votes, has
 
 
