@@ -20,9 +20,9 @@ Beside the weights, the model asks the labelled items it was trained on (**neigh
 each is kept as the unit mean of its window's word vectors (GloVe, :mod:`worker.tagging.vectors`),
 with its topics; a window's topics by vote of the :data:`~worker.tagging.train.NEIGHBOURS_K`
 items nearest in meaning (cosine), each weighted ``exp(sharpness x similarity)``, and the
-probability is ``(1 - mix) x logistic + mix x vote``. A headline that says a topic in words
-the weights never learnt ("pool missile-warning data") finds the items that said it in others
-("share intelligence on missiles").
+probability is ``(1 - mix) x logistic + mix x vote``, calibrated per topic. An item that
+says a topic in words the weights learnt little of finds the items that said it in others
+("envoy" near "ambassador", "expels" near "expelled").
 
 Weights, vocabulary, thresholds and the neighbours live in a JSON file
 (``configs/topic-model.json``) that ``python -m worker train`` writes, the word vectors in
@@ -355,9 +355,7 @@ class Neighbours:
             )
         self.vectors = vectors
         self.memory = q.reshape(n, dims).astype(np.float32) / 127.0
-        self.labels = ((bits[:, None].astype(np.int64) >> np.arange(n_topics)) & 1).astype(
-            np.float32
-        )
+        self.labels = topic_sets(bits, n_topics)
 
     def vector(self, names: Iterable[str]) -> np.ndarray | None:
         """The unit mean word vector of these feature names (None: no word the table knows)."""
