@@ -51,6 +51,7 @@ import orjson
 import Stemmer  # PyStemmer: the Snowball stemmers in C
 
 from worker.tagging.text import sentence_starts
+from worker.tagging.vectors import DEFAULT_FILE as VECTORS_FILE
 from worker.tagging.vectors import VectorsError, WordVectors
 from worker.tagging.vectors import load as load_vectors
 
@@ -451,9 +452,7 @@ class TopicModel:
                 raise ModelError("malformed neighbours: not an object")
             table = vectors
             if not isinstance(table, WordVectors):
-                from worker.tagging.vectors import DEFAULT_FILE
-
-                path = table or DEFAULT_FILE.with_name(str(spec.get("vectors_file") or ""))
+                path = table or VECTORS_FILE.with_name(str(spec.get("vectors_file") or ""))
                 try:
                     table = load_vectors(Path(path))
                 except VectorsError as exc:
@@ -497,13 +496,11 @@ class TopicModel:
         spec = data.get("neighbours")
         vectors = None
         if isinstance(spec, dict):
-            from worker.tagging.vectors import DEFAULT_FILE
-
             # beside the model file, else the project's (a model trained to another folder)
             name = str(spec.get("vectors_file") or "")
             vectors = path.with_name(name)
-            if not vectors.is_file() and DEFAULT_FILE.with_name(name).is_file():
-                vectors = DEFAULT_FILE.with_name(name)
+            if not vectors.is_file() and VECTORS_FILE.with_name(name).is_file():
+                vectors = VECTORS_FILE.with_name(name)
         try:
             return cls(data, digest=hashlib.sha256(raw).hexdigest(), vectors=vectors)
         except ModelError as exc:
