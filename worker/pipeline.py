@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from worker import __version__
 from worker.clean import CleanDoc, CleanError, EmptyContent
-from worker.dedup import SeenMark, SeenStore, article_id, fingerprint
+from worker.dedup import SeenMark, SeenStore, identify
 from worker.events import (
     AlertEvent,
     DeadLetter,
@@ -293,8 +293,7 @@ async def enrich(
     title = doc.title or (entry.title if entry else None)
     authors = doc.authors or (entry.authors if entry else [])
     published_at = doc.published_at or (entry.published_at if entry else None)
-    aid = article_id(url, doc.text)
-    fp = fingerprint(doc.text)
+    aid, fp = identify(url, doc.text)
 
     try:
         with _timed(observer, "dedup"):

@@ -44,3 +44,15 @@ def test_normalised_text_is_the_regex_definition_for_every_white_space():
     for text in samples:
         expected = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
         assert normalise_text(text) == expected
+
+
+def test_identify_gives_the_id_and_the_fingerprint_of_one_normalisation():
+    from worker.dedup import identify
+
+    for url, text in [
+        ("https://example.com/story?utm_source=x", "Talks  in Vienna."),
+        (None, "Talks  in Vienna."),
+        (None, "ﬁnal ＡＢＣ\u00a0talks"),  # not NFKC: normalised first, as before
+    ]:
+        assert identify(url, text) == (article_id(url, text), fingerprint(text))
+    assert fingerprint("ﬁnal ＡＢＣ") == fingerprint("final abc")

@@ -71,6 +71,10 @@ _SNIFF_BYTES = 64 * 1024
 #: in C: ``str.translate`` with a table, tried before, cost ~2 ms on a 64 KB head (5 % of an
 #: extraction), the regex a few hundredths of that when, as in text, there are none.
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+#: Characters of a str whose control characters are counted: binary data decoded as text is
+#: binary from its first bytes (a 16 KB head costs a quarter of the 64 KB one, ~0.6 % of an
+#: extraction; NULs are still looked for in the whole 64 KB head, in a fraction of that).
+_CONTROL_SNIFF = 16 * 1024
 
 # --- shared guards -----------------------------------------------------------------------------
 
@@ -83,8 +87,9 @@ def _check_input(content: str, kind: str) -> None:
         raise BinaryContent("binary content: a PDF document decoded as text")
     if "\x00" in head:
         raise BinaryContent("binary content: NUL characters in the text")
-    controls = len(_CONTROLS.findall(head))
-    if head and controls / len(head) > _CONTROL_RATIO:
+    sample = head[:_CONTROL_SNIFF]
+    controls = len(_CONTROLS.findall(sample))
+    if sample and controls / len(sample) > _CONTROL_RATIO:
         raise BinaryContent(f"binary content: {controls} control characters in the text")
     if not content or content.isspace():
         raise EmptyContent("the input is empty")
