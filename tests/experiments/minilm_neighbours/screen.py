@@ -23,7 +23,7 @@ import worker.tagging.model as M
 import worker.tagging.train as T
 
 EMB = Path(os.environ.get("EMB", "/tmp/minilm"))
-SCALE = 3.0  # int8 memory: components x 3 stay under 1 (the largest is 0.29)
+SCALE = float(os.environ.get("SCALE", "3"))  # int8 memory: components x SCALE stay under 1
 SHARP = float(os.environ.get("SHARP", "15"))
 VECTORS = {
     tuple(k): v * SCALE
@@ -31,6 +31,8 @@ VECTORS = {
         json.loads((EMB / "keys.json").read_text()), np.load(EMB / "emb.npy"), strict=True
     )
 }
+if max(float(np.abs(v).max()) for v in VECTORS.values()) >= 1.0:
+    sys.exit(f"SCALE {SCALE} overflows the int8 memory: lower it")
 T.NEIGHBOURS_SHARPNESS = SHARP / SCALE**2  # the same weights as SHARP on unit vectors
 if os.environ.get("MIX"):
     T.NEIGHBOURS_MIX = float(os.environ["MIX"])
