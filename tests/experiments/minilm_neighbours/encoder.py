@@ -42,6 +42,11 @@ def load_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 W = load_safetensors(MODEL_DIR / "model.safetensors")
+if os.environ.get("MINILM_INT8"):  # each matrix's rows as 8-bit integers and a scale, as shipped
+    for _k, _v in list(W.items()):
+        if _v.ndim == 2 and _v.dtype == np.float32:
+            _s = np.abs(_v).max(axis=1, keepdims=True) / 127.0
+            W[_k] = (np.round(_v / _s).astype(np.int8).astype(np.float32) * _s).astype(np.float32)
 TOK = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
 TOK.enable_truncation(max_length=MAX_TOKENS)
 TOK.enable_padding(pad_id=0, pad_token="[PAD]")
