@@ -54,7 +54,11 @@ def normalise_text(text: str) -> str:
 
 def article_id(url: str | None, text: str) -> str:
     """Stable id: from the canonical URL (scheme-insensitive), else from the text."""
-    return identify(url, text)[0]
+    return _url_id(url) if url else _digest("text", normalise_text(text))
+
+
+def _url_id(url: str) -> str:
+    return _digest("url", re.sub(r"^https?://", "", canonical_url(url)))
 
 
 def fingerprint(text: str) -> str:
@@ -64,10 +68,7 @@ def fingerprint(text: str) -> str:
 def identify(url: str | None, text: str) -> tuple[str, str]:
     """``(article_id(url, text), fingerprint(text))``, the text normalised once for both."""
     norm = normalise_text(text)
-    if url:
-        canon = re.sub(r"^https?://", "", canonical_url(url))
-        return _digest("url", canon), _digest("fp", norm)
-    return _digest("text", norm), _digest("fp", norm)
+    return (_url_id(url) if url else _digest("text", norm)), _digest("fp", norm)
 
 
 @dataclass(frozen=True, slots=True)
