@@ -19,7 +19,10 @@ import tempfile
 from pathlib import Path
 
 from worker import __version__
+from worker.tagging.encoder import ENCODER_DIR
 from worker.tagging.tagger import Tagger
+
+ENCODER_FILE = ENCODER_DIR / "model.safetensors"
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,9 @@ def cached_tagger(
     """``Tagger.from_files(...)``, from the cache when it holds this exact build."""
     folder = cache_dir or default_cache_dir()
     try:
-        vectors = model_json.with_name("word-vectors.npz") if model_json is not None else None
         inputs = [topics_yaml, countries_yaml, model_json]
-        if vectors is not None and vectors.is_file():
-            inputs.append(vectors)  # the table a model with neighbours reads
+        if model_json is not None and ENCODER_FILE.is_file():
+            inputs.append(ENCODER_FILE)  # the encoder a model with neighbours checks at load
         path = folder / f"tagger-{_key(inputs)}.pickle"
     except OSError:  # an input file is unreadable: let from_files say so
         return Tagger.from_files(topics_yaml, countries_yaml, model_json)

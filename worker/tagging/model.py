@@ -17,17 +17,18 @@ function of the summed weights of the window's features. The features:
   (``<rule:sanctions>``). The model learns how far to trust each.
 
 Beside the weights, the model asks the labelled items it was trained on (**neighbours**):
-each is kept as the unit mean of its window's word vectors (GloVe, :mod:`worker.tagging.vectors`),
-with its topics; a window's topics by vote of the :data:`~worker.tagging.train.NEIGHBOURS_K`
+each is kept as its sentence embedding (all-MiniLM-L6-v2, :mod:`worker.tagging.encoder`),
+with its topics; a short item's topics by vote of the :data:`~worker.tagging.train.NEIGHBOURS_K`
 items nearest in meaning (cosine), each weighted ``exp(sharpness x similarity)``, and the
 probability is ``(1 - mix) x logistic + mix x vote``, calibrated per topic. An item that
 says a topic in words the weights learnt little of finds the items that said it in others
-("envoy" near "ambassador", "expels" near "expelled").
+("Minsk orders Lithuanian envoy out" near "expels the ambassador").
 
-Weights, vocabulary, thresholds and the neighbours live in a JSON file
-(``configs/topic-model.json``) that ``python -m worker train`` writes, the word vectors in
-``configs/word-vectors.npz`` (plain arrays, named in the model by their SHA-256): data, not
-code. Inference needs numpy only.
+Weights, vocabulary, thresholds and the neighbours (the training items' embeddings as 8-bit
+integers, and their topics) live in a JSON file (``configs/topic-model.json``) that ``python -m
+worker train`` writes, and the encoder in ``configs/sentence-encoder/`` (plain arrays, named in
+the model by their SHA-256): data, not code. Inference needs numpy, and for the neighbours
+the ``tokenizers`` and ``safetensors`` packages.
 
 Evidence: the features that contributed most to a topic, as spans of the title or text with
 their sentence, like the rules' evidence.
@@ -50,10 +51,17 @@ import numpy as np
 import orjson
 import Stemmer  # PyStemmer: the Snowball stemmers in C
 
+from worker.tagging.encoder import (
+    DIMS,
+    ENCODER_DIR,
+    Embeddings,
+    EncoderError,
+    file_digest,
+    item_key,
+    item_text,
+    load_encoder,
+)
 from worker.tagging.text import sentence_starts
-from worker.tagging.vectors import DEFAULT_FILE as VECTORS_FILE
-from worker.tagging.vectors import VectorsError, WordVectors
-from worker.tagging.vectors import load as load_vectors
 
 FORMAT = "diplomacy-topic-model"
 FORMAT_VERSION = 1
@@ -290,12 +298,6 @@ class ModelHit:
     sentence: int  # window's first text sentence, -1 for the title window
 
 
-def vector_words(names: Iterable[str]) -> list[str]:
-    """The plain words among a window's feature names (no pairs, stems or markers): what its
-    mean word vector is made of."""
-    return [f for f in names if " " not in f and f[0] not in "<~"]
-
-
 def topic_sets(bits: np.ndarray, n_topics: int) -> np.ndarray:
     """16-bit topic sets (bit i: the i-th topic) as a 0/1 float32 matrix, items x topics."""
     return ((bits[:, None].astype(np.int64) >> np.arange(n_topics)) & 1).astype(np.float32)
@@ -326,57 +328,85 @@ def calibrated(probs: np.ndarray, cal: np.ndarray | None) -> np.ndarray:
 
 
 class Neighbours:
-    """The training items as unit vectors with their topics; :meth:`vote` per window.
+    """The training items' sentence embeddings with their topics; :meth:`vote` per item.
 
-    In the model file: ``k``, ``sharpness``, ``mix``, ``items`` and ``dims``, the vectors as
-    base64 of int8 (each component x 127, rounded) and the topics as base64 of little-endian
-    uint16 bit sets (bit i: the model's i-th topic), and the word-vector table's file name and
-    SHA-256."""
+    In the model file: ``k``, ``sharpness``, ``mix``, ``items``, ``dims`` and ``scale``, the
+    embeddings as base64 of int8 (each component x scale x 127, rounded), their topics as
+    base64 of little-endian uint16 bit sets (bit i: the model's i-th topic), and the SHA-256
+    of the encoder's weights (:mod:`worker.tagging.encoder`), which is read on the first item
+    that asks it."""
 
-    def __init__(self, spec: dict[str, Any], n_topics: int, vectors: WordVectors) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        n_topics: int,
+        encoder_dir: Path = ENCODER_DIR,
+        store: Embeddings | None = None,
+    ) -> None:
         try:
             self.k = int(spec["k"])
             self.sharpness = float(spec["sharpness"])
             self.mix = float(spec["mix"])
-            n, dims = int(spec["items"]), int(spec["dims"])
+            n, dims, scale = int(spec["items"]), int(spec["dims"]), float(spec["scale"])
             q = np.frombuffer(base64.b64decode(spec["vectors"]), dtype=np.int8)
             bits = np.frombuffer(base64.b64decode(spec["labels"]), dtype="<u2")
-            want = str(spec["vectors_sha256"])
+            want = str(spec["encoder_sha256"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"malformed neighbours: {exc!r}") from None
-        if q.size != n * dims or bits.size != n or dims != vectors.dims or self.k < 1:
+        if q.size != n * dims or bits.size != n or dims != DIMS or self.k < 1 or scale <= 0:
             raise ModelError(
-                f"neighbours do not fit: {q.size} values for {n} x {dims}, {bits.size} label "
-                f"sets, word vectors of {vectors.dims} dimensions, k={self.k}"
+                f"neighbours do not fit: {q.size} values for {n} x {dims} (the encoder's: "
+                f"{DIMS}), {bits.size} label sets, k={self.k}, scale {scale}"
             )
-        if want != vectors.digest:
+        try:
+            got = file_digest(encoder_dir / "model.safetensors")
+        except OSError as exc:
             raise ModelError(
-                f"the word vectors ({vectors.digest[:12]}) are not the ones the model was "
-                f"trained with ({want[:12]}): retrain with `python -m worker train`"
+                f"{encoder_dir}: cannot read the sentence encoder: {exc.strerror or exc}"
+            ) from None
+        if got != want:
+            raise ModelError(
+                f"the sentence encoder ({got[:12]}) is not the one the model was trained with "
+                f"({want[:12]}): retrain with `python -m worker train`"
             )
-        self.vectors = vectors
-        self.memory = q.reshape(n, dims).astype(np.float32) / 127.0
+        self.encoder_dir = encoder_dir
+        self.q = q.reshape(n, dims)  # as stored: a quarter of float32's memory
+        self.scale = scale
+        self._memory: np.ndarray | None = None
         self.labels = topic_sets(bits, n_topics)
+        #: embeddings to look items up in before encoding them (cross-validation's)
+        self.store = store if store is not None and store.encoder == want else None
 
-    def vector(self, names: Iterable[str]) -> np.ndarray | None:
-        """The unit mean word vector of these feature names (None: no word the table knows)."""
-        rows = self.vectors.rows(vector_words(names))
-        if not rows:
-            return None
-        v, n = self.vectors.mean(rows)
-        return v.astype(np.float32) if n else None
+    @property
+    def memory(self) -> np.ndarray:
+        """The training items' embeddings as float32 (items x dims), made on first use."""
+        if self._memory is None:
+            self._memory = self.q.astype(np.float32) / np.float32(127.0 * self.scale)
+        return self._memory
+
+    def __getstate__(self) -> dict[str, Any]:  # the tagger cache keeps the int8 rows only
+        return {**self.__dict__, "_memory": None}
+
+    def vector(self, title: str | None, text: str | None) -> np.ndarray:
+        """The item's unit embedding (the encoder's; the store's, where it has the item)."""
+        if self.store is not None:
+            row = self.store.index.get(item_key(title, text))
+            if row is not None:
+                return self.store.vectors([row])[0]
+        try:
+            encoder = load_encoder(self.encoder_dir)
+        except EncoderError as exc:  # checked at load: only a file changed since would do
+            raise ModelError(str(exc)) from None
+        return encoder.encode([item_text(title, text)])[0]
 
     def vote(self, v: np.ndarray) -> np.ndarray:
         """Per topic, the share of the ``k`` nearest items (by cosine, weighted
         ``exp(sharpness x similarity)``) that carry it."""
         return neighbour_vote(self.memory @ v, self.labels, self.k, self.sharpness)
 
-    def mixed(self, probs: np.ndarray, names: Iterable[str]) -> np.ndarray:
-        """``(1 - mix) x probs + mix x vote`` (``probs`` as they are where no word is known)."""
-        v = self.vector(names)
-        if v is None:
-            return probs
-        return (1.0 - self.mix) * probs + self.mix * self.vote(v)
+    def mixed(self, probs: np.ndarray, title: str | None, text: str | None) -> np.ndarray:
+        """``(1 - mix) x probs + mix x vote``."""
+        return (1.0 - self.mix) * probs + self.mix * self.vote(self.vector(title, text))
 
 
 class _Decision(NamedTuple):
@@ -394,10 +424,12 @@ class TopicModel:
         data: dict[str, Any],
         *,
         digest: str = "",
-        vectors: WordVectors | Path | None = None,
+        encoder_dir: Path | None = None,
+        embeddings: Embeddings | None = None,
     ) -> None:
-        """``vectors``: the word-vector table a model with neighbours reads, or the path of
-        its file (default: the file the model names, in the project's ``configs/``)."""
+        """``encoder_dir``: the sentence encoder a model with neighbours reads (default: the
+        project's); ``embeddings``: items' embeddings the neighbours look up before encoding
+        (for evaluation on the labelled items)."""
         if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
             raise ModelError(
                 f"not a {FORMAT} file of format_version {FORMAT_VERSION} "
@@ -450,14 +482,9 @@ class TopicModel:
         if spec:
             if not isinstance(spec, dict):
                 raise ModelError("malformed neighbours: not an object")
-            table = vectors
-            if not isinstance(table, WordVectors):
-                path = table or VECTORS_FILE.with_name(str(spec.get("vectors_file") or ""))
-                try:
-                    table = load_vectors(Path(path))
-                except VectorsError as exc:
-                    raise ModelError(str(exc)) from None
-            self.neighbours = Neighbours(spec, len(self.topics), table)
+            self.neighbours = Neighbours(
+                spec, len(self.topics), Path(encoder_dir or ENCODER_DIR), embeddings
+            )
         cal = data.get("calibration")
         try:
             self.calibration: np.ndarray | None = (
@@ -493,16 +520,8 @@ class TopicModel:
             raise ModelError(f"{path}: not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ModelError(f"{path}: expected a JSON object")
-        spec = data.get("neighbours")
-        vectors = None
-        if isinstance(spec, dict):
-            # beside the model file, else the project's (a model trained to another folder)
-            name = str(spec.get("vectors_file") or "")
-            vectors = path.with_name(name)
-            if not vectors.is_file() and VECTORS_FILE.with_name(name).is_file():
-                vectors = VECTORS_FILE.with_name(name)
         try:
-            return cls(data, digest=hashlib.sha256(raw).hexdigest(), vectors=vectors)
+            return cls(data, digest=hashlib.sha256(raw).hexdigest())
         except ModelError as exc:
             raise ModelError(f"{path}: {exc}") from None
 
@@ -521,15 +540,6 @@ class TopicModel:
             return self.bias.copy()
         scale = 1.0 / math.sqrt(len(names))
         return self.bias + self.weights[idx].sum(axis=0, dtype=np.float64) * scale
-
-    def window_probs(self, tokens: Sequence[Token], mentions: Sequence[Mention] = ()) -> np.ndarray:
-        """Every topic's probability for a window: the weights' logistic, mixed with the
-        neighbours' vote when the model has neighbours."""
-        names = set(feature_names(tokens, mentions))
-        probs = 1.0 / (1.0 + np.exp(-self._logits(names)))
-        if self.neighbours is not None:
-            probs = self.neighbours.mixed(probs, names)
-        return self._calibrated(probs)
 
     def _calibrated(self, probs: np.ndarray) -> np.ndarray:
         return calibrated(probs, self.calibration)
@@ -564,7 +574,7 @@ class TopicModel:
             z += self.weights[idx].sum(axis=0, dtype=np.float64) / math.sqrt(len(names))
         probs = 1.0 / (1.0 + np.exp(-z))
         if self._asks_neighbours(window, lead):
-            probs = self.neighbours.mixed(probs, names)  # type: ignore[union-attr]
+            probs = self.neighbours.mixed(probs, title, text)  # type: ignore[union-attr]
         probs = self._calibrated(probs)
         whole, thresholds, veto, overrule = self._decision(window, lead)
         decides = frozenset(self.topics) if whole else self.decides if overrule else frozenset()
@@ -597,8 +607,7 @@ class TopicModel:
     def _asks_neighbours(self, window: Window, lead: bool) -> bool:
         """Whether the neighbours vote on this window: one the model reads whole (not a long
         text's lead: the neighbours are short items) and in words it knows (:data:`MIN_KNOWN`:
-        the neighbours are English news; a French headline's few words GloVe knows, "la",
-        "de", would find them anyway)."""
+        the neighbours are English news, which a French headline would find anyway)."""
         return self.neighbours is not None and not lead and self.known_share(window) >= MIN_KNOWN
 
     def known_share(self, window: Window) -> float:
@@ -647,10 +656,8 @@ class TopicModel:
         mixed = weights_p
         nb = self.neighbours
         if nb is not None and self._asks_neighbours(window, lead):
-            v = nb.vector(names)
-            if v is not None:
-                vote = nb.vote(v)
-                mixed = (1 - nb.mix) * weights_p + nb.mix * vote
+            vote = nb.vote(nb.vector(title, text))
+            mixed = (1 - nb.mix) * weights_p + nb.mix * vote
         probs = self._calibrated(mixed).tolist()
         whole, thresholds, veto, _ = self._decision(window, lead)
         known = self.known_share(window)
