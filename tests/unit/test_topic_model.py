@@ -718,3 +718,35 @@ def test_the_neighbours_are_not_asked_in_a_language_the_model_does_not_know(
         info = model.explain(title, "", mentions)
         assert all(("neighbours" in v) is asked for v in info["topics"].values()), title
     assert "diplomatic-relations" not in [t.id for t in tagger.tag(french, "").topics]
+
+
+def test_the_embeddings_file_round_trips_and_train_encodes_only_what_it_lacks(
+    tmp_path: Path,
+) -> None:
+    """New items are encoded once and written back; the file's bytes depend on its items, not
+    on the order they came in; an embedding made by another encoder is refused."""
+    import numpy as np
+
+    from worker.tagging.encoder import Embeddings, EncoderError, embed_items, item_key
+    from worker.tagging.train import EmbeddingCache
+
+    items = [("Russia expels two Polish diplomats", ""), (None, "Talks on the truce resume.")]
+    cache = EmbeddingCache(tmp_path / "e.safetensors")  # no file yet: empty
+    rows = cache.rows([*items, items[0]])
+    assert rows[0] == rows[2] != rows[1] and len(cache.store) == 2 and cache.dirty
+    assert cache.save() and not cache.save()  # written once; nothing new the second time
+    back = Embeddings.from_file(cache.path)
+    assert back.digest == cache.store.digest and back.encoder == cache.store.encoder
+    for t, x in items:
+        a, b = back.index[item_key(t, x)], cache.store.index[item_key(t, x)]
+        assert np.array_equal(back.q[a], cache.store.q[b])
+    again = EmbeddingCache(cache.path)
+    assert again.rows(items) == [back.index[item_key(t, x)] for t, x in items]
+    assert not again.dirty  # nothing encoded
+    reverse = EmbeddingCache(tmp_path / "r.safetensors")
+    reverse.rows(items[::-1])
+    reverse.save()
+    assert reverse.path.read_bytes() == cache.path.read_bytes()
+    stale = Embeddings(back.keys, back.q, back.scale, "0" * 64)
+    with pytest.raises(EncoderError, match="another encoder"):
+        embed_items([("A headline it lacks", "")], stale, progress=False)

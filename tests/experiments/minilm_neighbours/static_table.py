@@ -3,7 +3,7 @@ embedding alone ([CLS] piece [SEP], mean-pooled), and an item's vector the unit 
 idf-weighted mean) of its pieces' rows. Writes OUT/{mean,idf}/emb.npy and keys.json for
 screen.py (run it with SCALE=2: these vectors' largest component is 0.47).
 
-    MINILM_PKGS=/tmp/mlpkgs python static_table.py /tmp/minilm /tmp/minilm_static
+    python static_table.py /tmp/minilm /tmp/minilm_static
 """
 
 from __future__ import annotations
