@@ -90,6 +90,18 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x**3)))
 
 
+def _dense(weights: dict[str, np.ndarray], *names: str) -> np.ndarray:
+    """The stored (out x in) matrices ``names``, stacked along out, as one float32 (in x out)
+    matrix: a transposed view of one dequantised array (8-bit rows times their scale, as
+    ``build`` stored them), so that ``x @ m`` applies them."""
+    q = np.concatenate([weights[n] for n in names]) if len(names) > 1 else weights[names[0]]
+    scales = [weights.get(n + ".scale") for n in names]
+    m = q.astype(np.float32)
+    if all(sc is not None for sc in scales):
+        m *= np.concatenate(scales)[:, None]  # type: ignore[arg-type]
+    return m.T
+
+
 class SentenceEncoder:
     """Load once (:func:`load_encoder`), then :meth:`encode`. Thread-safe."""
 
@@ -100,15 +112,17 @@ class SentenceEncoder:
         from tokenizers import Tokenizer
 
         try:
-            w = {k: v for k, v in weights.items() if not k.endswith(".scale")}
-            for k in list(w):
-                if k + ".scale" in weights:  # 8-bit rows and their scales
-                    w[k] = w[k].astype(np.float32) * weights[k + ".scale"][:, None]
-            self.word = w["embeddings.word_embeddings.weight"]
-            self.position = w["embeddings.position_embeddings.weight"][:MAX_TOKENS]
-            self.token_type = w["embeddings.token_type_embeddings.weight"][0]
-            self.ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-            self.layers = [self._layer(w, i) for i in range(LAYERS)]
+            # the word table stays 8-bit (rows dequantised per item); the layers' matrices are
+            # dequantised once, in place, and read transposed (no second copy of any)
+            self.word = weights["embeddings.word_embeddings.weight"]
+            self.word_scale = weights.get("embeddings.word_embeddings.weight.scale")
+            self.position = _dense(weights, "embeddings.position_embeddings.weight").T[:MAX_TOKENS]
+            self.token_type = _dense(weights, "embeddings.token_type_embeddings.weight").T[0]
+            self.ln = (
+                weights["embeddings.LayerNorm.weight"],
+                weights["embeddings.LayerNorm.bias"],
+            )
+            self.layers = [self._layer(weights, i) for i in range(LAYERS)]
         except KeyError as exc:
             raise EncoderError(f"the encoder's weights lack {exc}") from None
         if self.word.shape[1] != DIMS or self.position.shape != (MAX_TOKENS, DIMS):
@@ -124,17 +138,17 @@ class SentenceEncoder:
     @staticmethod
     def _layer(w: dict[str, np.ndarray], i: int) -> dict[str, np.ndarray]:
         p = f"encoder.layer.{i}."
-        qkv = ("query", "key", "value")
+        qkv = [f"{p}attention.self.{n}" for n in ("query", "key", "value")]
         return {
-            "qkv_w": np.concatenate([w[f"{p}attention.self.{n}.weight"] for n in qkv]).T.copy(),
-            "qkv_b": np.concatenate([w[f"{p}attention.self.{n}.bias"] for n in qkv]),
-            "o_w": w[p + "attention.output.dense.weight"].T.copy(),
+            "qkv_w": _dense(w, *(n + ".weight" for n in qkv)),
+            "qkv_b": np.concatenate([w[n + ".bias"] for n in qkv]),
+            "o_w": _dense(w, p + "attention.output.dense.weight"),
             "o_b": w[p + "attention.output.dense.bias"],
             "ln1_g": w[p + "attention.output.LayerNorm.weight"],
             "ln1_b": w[p + "attention.output.LayerNorm.bias"],
-            "i_w": w[p + "intermediate.dense.weight"].T.copy(),
+            "i_w": _dense(w, p + "intermediate.dense.weight"),
             "i_b": w[p + "intermediate.dense.bias"],
-            "o2_w": w[p + "output.dense.weight"].T.copy(),
+            "o2_w": _dense(w, p + "output.dense.weight"),
             "o2_b": w[p + "output.dense.bias"],
             "ln2_g": w[p + "output.LayerNorm.weight"],
             "ln2_b": w[p + "output.LayerNorm.bias"],
@@ -164,7 +178,10 @@ class SentenceEncoder:
         ids = np.array([e.ids for e in enc])
         mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
         b, t = ids.shape
-        x = self.word[ids] + self.position[:t][None] + self.token_type
+        word = self.word[ids]
+        if self.word_scale is not None:
+            word = word.astype(np.float32) * self.word_scale[ids][:, :, None]
+        x = word + self.position[:t][None] + self.token_type
         x = _ln(x, *self.ln)
         pad = ((1.0 - mask) * -1e4)[:, None, None, :]
         d = DIMS // HEADS
