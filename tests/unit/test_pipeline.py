@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -23,6 +24,8 @@ from worker.events import (
     TopicTag,
 )
 from worker.pipeline import Enriched, Failed, Ports, Processor, Skipped, enrich
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BODY = "Russia and the United States discussed arms control on Thursday. " * 5
 
@@ -51,6 +54,9 @@ class FakeResult:
 class FakeTagger:
     taxonomy_version = "test-1"
     model_version = "test-model-1"
+
+    def runs_encoder(self, title, text):
+        return len(text) < 200  # as a model with neighbours says of a short item
 
     def tag(self, title, text, published_at=None):
         start = text.find("arms control")
@@ -255,6 +261,43 @@ async def test_empty_page_is_a_dead_letter_at_once():
     assert isinstance(out, Failed) and out.stage == "clean" and not out.retriable
     assert ext.calls == 1  # a permanent failure is not retried
     assert sink.on(topics.DLQ)[0]["error_class"] == "EmptyContent"
+
+
+async def test_a_short_item_is_tagged_off_the_event_loop():
+    """The sentence encoder (tens of milliseconds) must not hold the loop: an item the tagger
+    says runs it is tagged in a thread, a page on the loop itself."""
+    import threading
+
+    class Recording(FakeTagger):
+        def __init__(self):
+            self.threads = []
+
+        def tag(self, title, text, published_at=None):
+            self.threads.append(threading.current_thread().name)
+            return super().tag(title, text, published_at)
+
+    tagger = Recording()
+    sink = ListSink()
+    short = seed(body="Talks on arms control resume in Geneva.")
+    out = await Processor(ports(tagger=tagger), sink).handle(short)
+    assert isinstance(out, Enriched) and out.event.topics[0].id == "arms-control"
+    long = seed()
+    assert len(long.body) >= 200
+    await Processor(ports(tagger=tagger), sink).handle(long)
+    loop_thread = threading.current_thread().name
+    assert tagger.threads[0] != loop_thread and tagger.threads[1] == loop_thread
+
+
+def test_the_tagger_says_which_items_run_its_encoder() -> None:
+    from worker.tagging import Tagger
+
+    tagger = Tagger.from_config_dir(ROOT / "configs")
+    assert tagger.runs_encoder("Minsk orders Lithuanian envoy out within 72 hours", "")
+    assert tagger.runs_encoder("Envoy expelled", "Minsk gave him 72 hours. He left.")
+    page = " ".join(f"Sentence number {i} of a longer text." for i in range(6))
+    assert not tagger.runs_encoder("A page", page)
+    rules = Tagger.from_config_dir(ROOT / "configs", model=False)
+    assert not rules.runs_encoder("Minsk orders Lithuanian envoy out within 72 hours", "")
 
 
 async def test_tagger_bug_becomes_dead_letter_not_crash():

@@ -175,6 +175,12 @@ def window_of(
     return Window("title" if title else "text", tuple(toks), -1), lead, inside
 
 
+def reads_whole(text: str) -> bool:
+    """Whether the model reads an item with this text whole (at most :data:`LEAD_SENTENCES`
+    sentences), not its lead: the items its neighbours are asked about."""
+    return not text or len(sentence_starts(text, LEAD_SENTENCES + 1)) <= LEAD_SENTENCES
+
+
 Span = tuple[str, int, int]
 
 STOPWORDS = frozenset(
