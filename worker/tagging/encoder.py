@@ -90,16 +90,27 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x**3)))
 
 
+def _rows(weights: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The stored matrix ``name`` as float32 (8-bit rows times their scale, as ``build``
+    stored them)."""
+    m = weights[name].astype(np.float32)
+    scale = weights.get(name + ".scale")
+    if scale is not None:
+        m *= scale[:, None]
+    return m
+
+
 def _dense(weights: dict[str, np.ndarray], *names: str) -> np.ndarray:
-    """The stored (out x in) matrices ``names``, stacked along out, as one float32 (in x out)
-    matrix: a transposed view of one dequantised array (8-bit rows times their scale, as
-    ``build`` stored them), so that ``x @ m`` applies them."""
+    """The stored (out x in) matrices ``names``, stacked along out, as one C-ordered float32
+    (in x out) matrix, so that ``x @ m`` applies them: transposed while still 8-bit, then
+    dequantised once in place (no second float32 copy; BLAS reads a transposed view ~8 %
+    slower at these sizes)."""
     q = np.concatenate([weights[n] for n in names]) if len(names) > 1 else weights[names[0]]
+    m = np.ascontiguousarray(q.T).astype(np.float32)
     scales = [weights.get(n + ".scale") for n in names]
-    m = q.astype(np.float32)
     if all(sc is not None for sc in scales):
-        m *= np.concatenate(scales)[:, None]  # type: ignore[arg-type]
-    return m.T
+        m *= np.concatenate(scales)[None, :]  # type: ignore[arg-type]
+    return m
 
 
 class SentenceEncoder:
