@@ -119,6 +119,37 @@ def test_evidence_offsets_with_punctuation_and_unicode(tagger: Tagger) -> None:
     assert {"TR", "US", "IR"} <= set(result.countries)
 
 
+def test_normalize_is_the_regex_one_for_one() -> None:
+    """The table look-up gives exactly what the regex did (lower case, every non-word
+    character and "_" a space, length kept), across scripts, marks, surrogates and beyond the
+    Basic Multilingual Plane."""
+    import random
+    import re
+
+    from worker.tagging.text import normalize
+
+    pattern = re.compile(r"[^\w ]|_")
+
+    def reference(text: str) -> str:
+        low = text.lower()
+        if len(low) != len(text):
+            low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        return pattern.sub(" ", low)
+
+    rng = random.Random(7)
+    alphabet = (
+        "aZ09 _.,;-'\n\u00e9\u00fc\u00df\u0130\u01c5\u0301\u2019\u201c\u00ab\u00a0"
+        "\u0416\u05d0\u0645\u4e2d\u3042\ud800\U0001f600\U00020000"
+    )
+    samples = ["İstanbul — «Türkiye»", "plain ascii, words_and_more.", "\U0001f600 emoji"]
+    for _ in range(500):
+        samples.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))))
+    for text in samples:
+        out = normalize(text)
+        assert out == reference(text), text
+        assert len(out) == len(text)
+
+
 def test_empty_input_has_no_topics(tagger: Tagger) -> None:
     for title, text in [(None, ""), ("", "   \n "), (None, "\n")]:
         result = tagger.tag(title, text)

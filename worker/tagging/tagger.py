@@ -421,7 +421,7 @@ class Tagger:
         if rejected:  # short items: topics the model decides, and rejects here
             topics = [t for t in topics if t.id not in rejected]
         if hits:
-            topics = self._add_model_topics(topics, hits, dict(fields))
+            topics = self._add_model_topics(topics, hits, dict(fields), starts)
         return TagResult(
             topics=topics,
             countries=countries,
@@ -498,12 +498,17 @@ class Tagger:
         }
 
     def _add_model_topics(
-        self, topics: list[TopicTag], hits: list[ModelHit], values: dict[Field, str]
+        self,
+        topics: list[TopicTag],
+        hits: list[ModelHit],
+        values: dict[Field, str],
+        starts: dict[Field, list[int]],
     ) -> list[TopicTag]:
         """The rules' tags, plus the model's topics the rules did not tag (a topic both find
-        keeps the rules' evidence and the higher score)."""
+        keeps the rules' evidence and the higher score). ``starts``: the sentence starts the
+        rules found, per field (extended here where they had none)."""
         by_id = {t.id: t for t in topics}
-        starts_cache: dict[Field, list[int]] = {}
+        starts_cache = starts
         for h in hits:
             have = by_id.get(h.topic)
             if have is not None:

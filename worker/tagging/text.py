@@ -1,9 +1,13 @@
-"""Text helpers: matching normalisation and sentence boundaries. Pure functions, no state."""
+"""Text helpers: matching normalisation and sentence boundaries. Pure functions (one table
+made on first use)."""
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
+
+import numpy as np
 
 _NON_WORD = re.compile(r"[^\w ]|_")
 # For the scan: one negated class (no alternation: `re` scans it several times faster);
@@ -11,6 +15,15 @@ _NON_WORD = re.compile(r"[^\w ]|_")
 _NON_WORD_SPACE = re.compile(r"[^\w ]")
 # ASCII text (most titles, many wire texts): str.translate has a fast path for it.
 _ASCII_NON_WORD = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
+
+
+@lru_cache(maxsize=1)
+def _bmp_table() -> np.ndarray:
+    """Code point -> itself, or a space for a non-word character (what :data:`_NON_WORD`
+    replaces), for the Basic Multilingual Plane; made by that regex on first use (~20 ms)."""
+    chars = "".join(map(chr, range(0x10000)))
+    mapped = _NON_WORD.sub(" ", chars).encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(mapped, dtype=np.uint32)
 
 
 def normalize(text: str) -> str:
@@ -24,7 +37,11 @@ def normalize(text: str) -> str:
         return low.translate(_ASCII_NON_WORD)  # same result as the regex below, 4x faster
     if len(low) != len(text):  # a few characters lower-case to two ("İ"): keep one-for-one
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    out = _NON_WORD_SPACE.sub(" ", low)
+    # a table look-up per code point: the regex's result, 2.5x faster on a page of text
+    cp = np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if cp.max() < 0x10000:
+        return _bmp_table()[cp].tobytes().decode("utf-32-le", "surrogatepass")
+    out = _NON_WORD_SPACE.sub(" ", low)  # beyond the plane (emoji, rare scripts)
     return out.replace("_", " ") if "_" in out else out
 
 
