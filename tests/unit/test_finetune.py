@@ -133,3 +133,34 @@ def test_an_unknown_step_is_named_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(finetune.FinetuneError, match="fold-0, fold-1, fold-2, final"):
         finetune.run(tmp_path / "missing.whl", tmp_path / "work", folds=3, only="fold-9")
     assert not (tmp_path / "work").exists()
+
+
+def test_an_encoder_file_says_whether_it_was_fine_tuned(tmp_path: Path) -> None:
+    """The leave-one-outlet-out measure warns when the encoder learnt from the items it holds
+    out: the weights file's ``source`` says which build made it."""
+    from worker.tagging.encoder import SOURCE, encoder_source, fine_tuned, weights_file
+    from worker.tagging.outlets import render
+
+    w = {"m": np.ones((2, 2), np.float32)}
+    (tmp_path / "model.safetensors").write_bytes(weights_file(w, SOURCE))
+    assert encoder_source(tmp_path) == SOURCE and not fine_tuned(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(
+        weights_file(w, f"{SOURCE}, fine-tuned on the topic corpus: final")
+    )
+    assert fine_tuned(tmp_path)
+    res = {
+        "model": "x",
+        "shape": "headline+summary",
+        "labels": "own",
+        "items": 1,
+        "outlets": {},
+        "all": {
+            "rules": 0.5,
+            "union": 0.6,
+            "alone": 0.7,
+            "precision_recall": {k: [0.5, 0.5] for k in ("rules", "union", "alone")},
+            "alone_minus_union_95": [0.0, 0.2],
+        },
+    }
+    assert "overstates" not in render({**res, "encoder_saw_these_items": False})
+    assert "overstates" in render({**res, "encoder_saw_these_items": True})

