@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from worker.tagging.encoder import EMBEDDING_SCALE, Embeddings, embed_items
+from worker.tagging.encoder import EMBEDDING_SCALE, Embeddings, embed_items, fine_tuned
 from worker.tagging.model import (
     FORMAT,
     FORMAT_VERSION,
@@ -1026,8 +1026,9 @@ def train_model(
         "long_threshold_margin": LONG_THRESHOLD_MARGIN,
         "method": "one-vs-rest logistic regression (liblinear, L2) over words, word pairs and "
         "state mentions, features scaled by their interpolated log-count ratio (NBSVM), mixed "
-        "with the vote of the training items nearest in sentence embedding (all-MiniLM-L6-v2; "
-        "neighbours) and "
+        "with the vote of the training items nearest in sentence embedding (all-MiniLM-L6-v2"
+        + (", fine-tuned on the labelled items" if fine_tuned() else "")
+        + "; neighbours) and "
         "calibrated per topic on out-of-fold predictions (Platt); per "
         "topic rules-or-model or (on short items) the model alone, the probability under which "
         "the model rejects a rules' tag on an item it reads whole, on a headline alone and on "
