@@ -267,6 +267,13 @@ def cross_validate_records(
     }
     alerted: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
     correct: dict[str, Counter[str]] = {"rules": Counter(), "combined": Counter()}
+    # an encoder fine-tuned on the corpus (worker.tagging.finetune) has seen every item's
+    # label: a test item's neighbours are then its fold list's, by the encoder of its fold
+    from worker.tagging.encoder import item_key
+    from worker.tagging.model import topic_sets
+    from worker.tagging.train import fold_neighbours
+
+    lists = fold_neighbours()
     for fold in folds:
         model = as_model(
             fold.fitted,
@@ -279,6 +286,13 @@ def cross_validate_records(
             fold.summaries,
             fold.veto,
         )
+        if lists is not None and model.neighbours is not None and fold.fitted.memory_ids:
+            test = [examples[i] for i in fold.test]
+            labels = topic_sets(fold.fitted.labels, len(topics))  # type: ignore[arg-type]
+            votes, listed = lists.votes(test, fold.fitted.memory_ids, labels)
+            for j, i in enumerate(fold.test):
+                if listed[j]:
+                    model.neighbours.votes[item_key(rows[i]["title"], rows[i]["text"])] = votes[j]
         with_model = tagger.with_model(model)
         th_model = dict(zip(topics, fold.model_thresholds, strict=True))
         for i in fold.test:

@@ -5,13 +5,17 @@ thresholded, on the other folds only; a story's items stay in one fold).
 Every training fold also gets the one-annotator items of ``silver.jsonl`` (less those of the
 test fold's stories), as ``train`` does; they are never scored.
 
-Floors sit a little under what rules + model reach (model 1.7, corpus of 4,809 items plus
+Model 1.8 (neighbours by an encoder fine-tuned on the corpus; each test fold's neighbours
+from its own fold's encoder, which never saw the fold: ``FoldNeighbours``): 0.841, headlines
+0.829, headline + summary 0.819, paragraphs 0.848, every topic >= 0.721
+(diplomatic-relations), the arms-control alert 74 pages at precision 0.865, 64 right.
+Floors sit a little under that. Before (model 1.7, corpus of 4,809 items plus
 22,933 silver items: `python -m worker eval --cv 5 tests/data/corpus/corpus.jsonl`): topics
 micro-F1 0.823 (the rules alone: 0.524; model 1.0 without the silver items: 0.763; model 1.6,
 neighbours by mean GloVe vector: 0.814), headlines 0.806, headline + summary 0.779,
 paragraphs 0.834, every topic >= 0.667, the arms-control alert 75 pages at precision 0.853, 64
 of them right (the rules alone: 63 at 0.857, 54 right; model 1.6: 75 at 0.867, 65 right).
-Issue 8 asks for 0.85 and every topic >= 0.70: not reached yet (see the README, "What the
+Issue 8 asks for 0.85 (not reached) and every topic >= 0.70 (reached with 1.8) (see the README, "What the
 model cannot do"); raise the floors as the tagger improves.
 """
 
@@ -29,13 +33,13 @@ from worker.tagging.train import default_extra, read_corpus
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus" / "corpus.jsonl"
 
-MICRO_F1 = 0.82
-HEADLINE_F1 = 0.80  # issue 8's bar for headlines alone
-SUMMARY_F1 = 0.77
-PARAGRAPH_F1 = 0.83
-TOPIC_F1 = 0.65
+MICRO_F1 = 0.835
+HEADLINE_F1 = 0.82  # issue 8's bar for headlines alone: 0.80
+SUMMARY_F1 = 0.81
+PARAGRAPH_F1 = 0.84
+TOPIC_F1 = 0.71  # issue 8's bar: 0.70
 MODEL_GAIN = 0.22  # rules + model over the rules alone, micro-F1
-ARMS_ALERT_PRECISION = 0.85  # model 1.7: 0.853 (1.6: 0.867, one right page more); rules 0.857
+ARMS_ALERT_PRECISION = 0.85  # model 1.8: 0.865 (1.7: 0.853, 1.6: 0.867); rules 0.857
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,12 @@ def test_fold_lists_belong_to_one_encoder(tmp_path: Path, monkeypatch: pytest.Mo
     path2 = tmp_path / "lists2.safetensors"
     fn.save(path2)
     assert isinstance(train.fold_neighbours(path2), FoldNeighbours)
-    assert train.fold_neighbours() is None  # the project ships none with the pretrained encoder
+    # the project's own lists go with its fine-tuned encoder and cover every corpus item
+    shipped = train.fold_neighbours()
+    assert isinstance(shipped, FoldNeighbours)
+    assert shipped.meta["encoder_sha256"] == train.encoder_digest()
+    corpus = [r["id"] for r in train.read_corpus(train.DEFAULT_CORPUS)]
+    assert set(corpus) <= set(shipped.listed)
 
 
 def test_an_unknown_step_is_named_before_any_work(tmp_path: Path) -> None:

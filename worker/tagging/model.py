@@ -382,6 +382,9 @@ class Neighbours:
         self.labels = topic_sets(bits, n_topics)
         #: embeddings to look items up in before encoding them (cross-validation's)
         self.store = store if store is not None and store.encoder == want else None
+        #: the vote of items by key (:func:`item_key`), given instead of asking the memory:
+        #: cross-validation's, from the fold lists of an encoder that never saw the item
+        self.votes: dict[bytes, np.ndarray] = {}
 
     @property
     def memory(self) -> np.ndarray:
@@ -412,7 +415,9 @@ class Neighbours:
 
     def mixed(self, probs: np.ndarray, title: str | None, text: str | None) -> np.ndarray:
         """``(1 - mix) x probs + mix x vote``."""
-        return (1.0 - self.mix) * probs + self.mix * self.vote(self.vector(title, text))
+        given = self.votes.get(item_key(title, text)) if self.votes else None
+        vote = given if given is not None else self.vote(self.vector(title, text))
+        return (1.0 - self.mix) * probs + self.mix * vote
 
 
 class _Decision(NamedTuple):
