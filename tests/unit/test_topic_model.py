@@ -617,6 +617,52 @@ def test_the_neighbours_vote_is_the_topics_of_the_nearest_items() -> None:
         Neighbours({**spec, "items": 4}, 2)
 
 
+def test_neighbours_never_embed_with_another_encoder_than_the_models(tmp_path: Path) -> None:
+    """The encoder's digest is checked when the model loads *and* when the encoder is read: a
+    tagger loaded from the start-up cache built in another checkout (whose folder may hold
+    another encoder by then) must not vote with embeddings of the wrong encoder."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from worker.tagging.encoder import ENCODER_DIR
+    from worker.tagging.model import TopicModel
+
+    model = TopicModel.from_file(MODEL)
+    nb = model.neighbours
+    assert nb is not None
+    nb.vector("Minsk orders Lithuanian envoy out", None)  # this checkout's encoder: fine
+    other = tmp_path / "sentence-encoder"
+    other.mkdir()
+    shutil.copy(ENCODER_DIR / "tokenizer.json", other / "tokenizer.json")
+    weights = load_file(ENCODER_DIR / "model.safetensors")
+    save_file(weights, str(other / "model.safetensors"), metadata={"source": "another build"})
+    nb.encoder_dir = other  # as an old cache file named another checkout's folder
+    with pytest.raises(ModelError, match="not the one the model was trained with"):
+        nb.vector("Minsk orders Lithuanian envoy out", None)
+
+
+def test_the_tagger_cache_is_per_encoder_folder(tmp_path: Path) -> None:
+    """Two checkouts share ``~/.cache``: a cached tagger names its encoder's folder, so the key
+    holds that folder and a file naming another folder is rebuilt, never used."""
+    import pickle
+
+    from worker.tagging import cache
+    from worker.tagging.encoder import ENCODER_DIR
+
+    inputs = [CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL]
+    assert cache._key(inputs, ENCODER_DIR) != cache._key(inputs, tmp_path)
+    args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
+    cache.cached_tagger(*args, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("tagger-*.pickle")
+    foreign = pickle.loads(path.read_bytes())  # noqa: S301 - the test's own file
+    foreign.model.neighbours.encoder_dir = tmp_path / "elsewhere" / "sentence-encoder"
+    path.write_bytes(pickle.dumps(foreign))
+    again = cache.cached_tagger(*args, cache_dir=tmp_path)
+    assert again.model is not None and again.model.neighbours is not None
+    assert again.model.neighbours.encoder_dir == ENCODER_DIR
+
+
 def test_the_stored_embeddings_are_the_encoders_and_cover_the_training_items() -> None:
     """``train`` reads the labelled items' embeddings from a file instead of encoding 28,000
     items: every corpus and silver item is in it, and a sample of them encoded afresh gives

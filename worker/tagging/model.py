@@ -339,8 +339,9 @@ class Neighbours:
     In the model file: ``k``, ``sharpness``, ``mix``, ``items``, ``dims`` and ``scale``, the
     embeddings as base64 of int8 (each component x scale x 127, rounded), their topics as
     base64 of little-endian uint16 bit sets (bit i: the model's i-th topic), and the SHA-256
-    of the encoder's weights (:mod:`worker.tagging.encoder`), which is read on the first item
-    that asks it."""
+    of the encoder's weights (:mod:`worker.tagging.encoder`): checked when the model loads and
+    again when the encoder is read, on the first item that asks it (a tagger from the start-up
+    cache, :mod:`worker.tagging.cache`, was loaded elsewhere)."""
 
     def __init__(
         self,
@@ -376,6 +377,7 @@ class Neighbours:
                 f"({want[:12]}): retrain with `python -m worker train`"
             )
         self.encoder_dir = encoder_dir
+        self.encoder_sha256 = want
         self.q = q.reshape(n, dims)  # as stored: a quarter of float32's memory
         self.scale = scale
         self._memory: np.ndarray | None = None
@@ -406,6 +408,13 @@ class Neighbours:
             encoder = load_encoder(self.encoder_dir)
         except EncoderError as exc:  # checked at load: only a file changed since would do
             raise ModelError(str(exc)) from None
+        if encoder.digest != self.encoder_sha256:
+            # never embed with another encoder than the memory's: the votes would be noise
+            raise ModelError(
+                f"{self.encoder_dir}: the sentence encoder ({encoder.digest[:12]}) is not the one "
+                f"the model was trained with ({self.encoder_sha256[:12]}): retrain with "
+                "`python -m worker train`"
+            )
         return encoder.encode([item_text(title, text)])[0]
 
     def vote(self, v: np.ndarray) -> np.ndarray:
