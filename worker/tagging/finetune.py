@@ -21,7 +21,7 @@ is kept in ``--work`` and skipped on the next run):
 
 It needs torch (``pip install -e '.[finetune]'``; not needed to run the worker or its tests)
 and the same wheel as ``python -m worker.tagging.encoder build``. Two epochs over ~27,000
-items take ~30 minutes a fold on two cores: six runs, ~3 hours. Deterministic for a given
+items take ~30 minutes a fold on two cores: six runs, ~2.5 hours. Deterministic for a given
 torch version and thread count (:data:`THREADS`).
 """
 
