@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.labels import read_by_id
+from worker.corpus.sample import LABELLED_SETS
 from worker.evaluate import evaluate_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +34,7 @@ SETS = {
     "by-topic": (FRESH / "by-topic" / "by-topic.jsonl", FRESH / "by-topic" / "annotation", 469,
                  0.81, 0.94),
 }  # fmt: skip
-OTHER_SETS = [
-    "tests/data/corpus/corpus.jsonl",
-    "tests/data/corpus/silver.jsonl",
-    "tests/data/corpus/annotation-silver-dropped/items.jsonl",
-    "tests/data/diplomacy-dev.jsonl",
-    "tests/data/heldout/feeds-heldout.jsonl",
-    "tests/data/outlets/feed-sample.jsonl",
-]
+OTHER_SETS = [*LABELLED_SETS]
 
 
 def _norm(s: str | None) -> str:

@@ -39,6 +39,18 @@ Item = dict[str, Any]
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 ROOT = Path(__file__).resolve().parents[2]
 
+#: The labelled sets made before the fresh test sets (paths from the project's root): a new
+#: set draws none of their items, nor any that repeats one of them (``tests/data/fresh/``'s
+#: sampling scripts and ``tests/eval/test_fresh.py`` read this one list).
+LABELLED_SETS = (
+    "tests/data/corpus/corpus.jsonl",
+    "tests/data/corpus/silver.jsonl",
+    "tests/data/corpus/annotation-silver-dropped/items.jsonl",
+    "tests/data/diplomacy-dev.jsonl",
+    "tests/data/heldout/feeds-heldout.jsonl",
+    "tests/data/outlets/feed-sample.jsonl",
+)
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOP = frozenset(
     """the a an of to in on for and or but with by as at from into over after before about

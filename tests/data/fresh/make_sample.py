@@ -29,18 +29,13 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from worker.corpus.sample import LABELLED_SETS
+
 ROOT = Path(__file__).resolve().parents[3]
 POOLS = ROOT.parent / "shared" / "data" / "pools"
 OUT = Path(__file__).resolve().parent / "annotation"
 SEED = 20261207
-USED = [
-    "tests/data/corpus/corpus.jsonl",
-    "tests/data/corpus/silver.jsonl",
-    "tests/data/corpus/annotation-silver-dropped/items.jsonl",
-    "tests/data/diplomacy-dev.jsonl",
-    "tests/data/heldout/feeds-heldout.jsonl",
-    "tests/data/outlets/feed-sample.jsonl",
-]
+USED = [*LABELLED_SETS]
 _WORD = re.compile(r"[a-z0-9]+")
 
 

@@ -26,21 +26,20 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
-from worker.corpus.sample import RARE, content_words, jaccard, load_headlines, load_wcep
+from worker.corpus.sample import (
+    LABELLED_SETS,
+    RARE,
+    content_words,
+    jaccard,
+    load_headlines,
+    load_wcep,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 POOLS = ROOT.parent / "shared" / "data" / "pools"
 OUT = Path(__file__).resolve().parent / "annotation"
 SEED = 20261208
-LABELLED = [
-    "tests/data/corpus/corpus.jsonl",
-    "tests/data/corpus/silver.jsonl",
-    "tests/data/corpus/annotation-silver-dropped/items.jsonl",
-    "tests/data/diplomacy-dev.jsonl",
-    "tests/data/heldout/feeds-heldout.jsonl",
-    "tests/data/outlets/feed-sample.jsonl",
-    "tests/data/fresh/fresh.jsonl",
-]
+LABELLED = [*LABELLED_SETS, "tests/data/fresh/fresh.jsonl"]
 WCEP_QUOTA, RANDOM_QUOTA, HEADLINE_QUOTA = 40, 60, 6
 _WORD = re.compile(r"[a-z0-9]+")
 
