@@ -805,3 +805,24 @@ def test_the_embeddings_file_round_trips_and_train_encodes_only_what_it_lacks(
     stale = Embeddings(back.keys, back.q, back.scale, "0" * 64)
     with pytest.raises(EncoderError, match="another encoder"):
         embed_items([("A headline it lacks", "")], stale, progress=False)
+
+
+def test_the_model_reads_no_text_longer_than_any_it_learnt_from() -> None:
+    """A text of more than ``LONGEST_TEXT`` sentences (a page) is the rules' alone; one of 4 to
+    8 the model reads by its lead; and no item the model learns from is longer than that."""
+    from worker.tagging.model import LONGEST_TEXT, TopicModel
+    from worker.tagging.text import sentence_starts
+    from worker.tagging.train import default_extra, read_corpus
+
+    rows = read_corpus(DEFAULT_CORPUS) + read_corpus(default_extra(DEFAULT_CORPUS))
+    longest = max(len(sentence_starts(r["text"])) for r in rows if r.get("text"))
+    assert longest <= LONGEST_TEXT, f"a training item of {longest} sentences: raise LONGEST_TEXT"
+    model = TopicModel.from_file(MODEL)
+    sentence = "Moscow expels two Polish diplomats over spying claims. "
+    lead = model.explain(None, sentence * 5)
+    assert lead["reads"].startswith("the lead") and lead["topics"]
+    scores, hits, rejected = model.predict(None, sentence * 5)
+    assert scores and "diplomatic-relations" in {h.topic for h in hits}
+    long = sentence * (LONGEST_TEXT + 1)
+    assert model.predict(None, long) == ({}, [], frozenset())
+    assert model.explain(None, long)["reads"].startswith("nothing: a text of more than")

@@ -73,6 +73,14 @@ LEAD_SENTENCES = 3
 """The model reads a text of at most this many sentences whole (as the corpus items were
 labelled), and of a longer text its title and first sentences."""
 
+LONGEST_TEXT = 8
+"""The model reads a text of at most this many sentences (of one over :data:`LEAD_SENTENCES`,
+the lead): the longest items it learnt from have 7 (the corpus) and 8 (the silver items;
+``tests/unit/test_topic_model.py`` checks). A longer text, a page or a wire story, is tagged by
+the rules alone, which read all of it: on the dev set's 231 articles of more than 8 sentences
+the model's reading of their lead (model 1.8, its thresholds for a lead) changed no tag, and
+it cost a third of a page's tagging time."""
+
 MIN_KNOWN = 0.6
 """The share of a window's words (content words, not states or numbers) that must be in the
 model's vocabulary for the model to overrule the rules there (its veto, or deciding an item
@@ -173,6 +181,12 @@ def window_of(
         tokens_of("text", text, inside) if text else []
     )
     return Window("title" if title else "text", tuple(toks), -1), lead, inside
+
+
+def model_reads(text: str) -> bool:
+    """Whether the model reads an item with this text at all: at most :data:`LONGEST_TEXT`
+    sentences (of a longer text, the rules alone decide)."""
+    return not text or len(sentence_starts(text, LONGEST_TEXT + 1)) <= LONGEST_TEXT
 
 
 def reads_whole(text: str) -> bool:
@@ -572,6 +586,8 @@ class TopicModel:
         headline alone when :attr:`decides_headlines`, on a headline with a short text when
         :attr:`decides_summaries`) that it rejects here (a short item under the threshold):
         the rules' tags of those do not stand."""
+        if not model_reads(text):
+            return {}, [], frozenset()  # longer than any item it learnt from: the rules' alone
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
             return {}, [], frozenset()
@@ -667,9 +683,17 @@ class TopicModel:
         """How the model reads an item and what it would decide, for a person: ``reads``
         ("lead", "whole item, decided by the model alone", "whole item"), and per topic its
         probability, the threshold that applies and the veto (see :meth:`predict`)."""
+        if not model_reads(text):
+            return {
+                "reads": f"nothing: a text of more than {LONGEST_TEXT} sentences, longer than any "
+                "it learnt from (the rules alone)",
+                "alone": False,
+                "veto_below": 0.0,
+                "topics": {},
+            }
         window, lead, inside = window_of(title, text, mentions)
         if not window.tokens:
-            return {"reads": "nothing (no words)", "topics": {}}
+            return {"reads": "nothing (no words)", "alone": False, "veto_below": 0.0, "topics": {}}
         names = set(feature_names(window.tokens, inside))
         weights_p = 1.0 / (1.0 + np.exp(-self._logits(names)))
         vote = None

@@ -476,7 +476,11 @@ class Tagger:
             elif tid in excluded:
                 why = "not tagged: the rules read its term in another sense here"
             elif p is None:
-                why = "not tagged: no rule term (no model)"
+                why = (
+                    "not tagged: no rule term (the model does not read this text)"
+                    if model
+                    else "not tagged: no rule term (no model)"
+                )
             else:
                 why = f"not tagged: the model gives it {p:.2f}, under {th:.2f}"
             rows.append(
