@@ -47,7 +47,7 @@ def normalise_text(text: str) -> str:
     (``str.split`` cuts at the same white space as the regex ``\\s+`` and strips the ends,
     in one C pass: a third cheaper, and the same string, so fingerprints stay as they were.
     Text already in NFKC, as most is, is not normalised again: the check is a tenth of it.)"""
-    if not unicodedata.is_normalized("NFKC", text):
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # ASCII is NFKC
         text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split()).casefold()
 

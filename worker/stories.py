@@ -149,12 +149,16 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def minhash(hashes: Iterable[int]) -> np.ndarray:
+def minhash(hashes: Iterable[int] | np.ndarray) -> np.ndarray:
     """The MinHash signature of already-hashed 32-bit values: exactly datasketch's
     ``MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, scheme="affine32")`` with an identity
     hash function and ``update_batch`` (a unit test compares them value for value), in
     numpy without datasketch's per-value Python call or its scipy import."""
-    hv = np.fromiter(hashes, dtype=np.uint32)
+    hv: np.ndarray = (
+        hashes.astype(np.uint32)  # text_shingles' array: no round trip through Python ints
+        if isinstance(hashes, np.ndarray)
+        else np.fromiter(hashes, dtype=np.uint32)
+    )
     if not hv.size:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
     s1, m1, s2, m2, s3 = _FMIX32
@@ -312,7 +316,7 @@ def sketch(title: str | None, text: str) -> Sketch:
     # compared by its headline: syndicated copies keep it word for word
     body = body_of(title, text) or (title or "")
     return Sketch(
-        text=minhash(text_shingles(body).tolist()),
+        text=minhash(text_shingles(body)),
         lead=minhash(_term_hash(t) for t in terms),
         lead_terms=len(terms),
     )

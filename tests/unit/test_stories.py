@@ -332,6 +332,9 @@ def test_minhash_is_datasketchs_value_for_value():
     ref = MinHash(num_perm=S.NUM_PERM, seed=S.MINHASH_SEED, hashfunc=int, scheme="affine32")
     ref.update_batch(shingles)
     assert np.array_equal(S.minhash(v for v in shingles), ref.hashvalues)
+    # ... and as the array sketch() now hands over (no round trip through Python ints)
+    array = S.text_shingles(S.body_of(r["title"], r["text"]))
+    assert np.array_equal(S.minhash(array), ref.hashvalues)
     # the LSH banding datasketch picks for each threshold
     for threshold, params in S.LSH_PARAMS.items():
         lsh = MinHashLSH(threshold=threshold, num_perm=S.NUM_PERM)
