@@ -412,6 +412,12 @@ def start_workers(
             "WORKER_TOPIC_PARTITIONS": str(args.partitions),
             "WORKER_FEEDS_FILE": str(feeds),
             "WORKER_EXTRACT_WORKERS": str(args.extract_workers),
+            # the pages are copies of 20 real pages, near-duplicates of each other: with the
+            # default 72 h story window every copy after the first is a republished copy,
+            # which never alerts, and raw->alert would have nothing to measure. A window of
+            # about a second keeps the stories' Redis work per article but lets a copy that
+            # arrives seconds after its original count as new (--worker-env overrides it).
+            "WORKER_STORY_WINDOW_H": "0.0003",
             "PYTHONUNBUFFERED": "1",
         }
     )
