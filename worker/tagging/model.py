@@ -3,8 +3,9 @@
 The model reads one *window*: a short item whole (a headline, a headline with its summary, a
 paragraph of up to three sentences), and of a text of up to :data:`LONGEST_TEXT` sentences its
 title and first three sentences, the lead, which is where news says what it is about; the rules
-read every sentence of it. A longer text (a page) it does not read at all. A window becomes a bag of features, and each topic's probability is a logistic
-function of the summed weights of the window's features. The features:
+read every sentence of it. A longer text (a page) it does not read at all. A window becomes a
+bag of features, and each topic's probability is a logistic function of the summed weights of
+the window's features. The features:
 
 - its words, lower-cased (``envoy``), their Snowball stems (``~order``), and pairs of
   neighbouring words (``envoy out``); function words have no feature of their own;
