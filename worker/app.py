@@ -8,6 +8,7 @@ works, and so does ``python -m worker worker``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -257,6 +258,7 @@ class Runtime:
         ).set(1)
         self.feeds = await bootstrap.make_feed_poller(s, self.redis, self.fetcher, self.publish_raw)
         self.feeds.metrics = self.metrics
+        gc.freeze()  # start-up's objects (modules, the tagger) stay: out of full collections
         self._probe_task = asyncio.create_task(self._probe_loop(), name="probe-dependencies")
         try:
             await self.redis.ping()

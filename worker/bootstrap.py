@@ -71,6 +71,11 @@ def _init_pool_process(parent_pid: int, log_format: str = "text") -> None:
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True
     ).start()
+    import gc
+
+    from worker import clean  # noqa: F401 - what every task runs, imported once here
+
+    gc.freeze()  # the modules live as long as the process: out of the collector's full passes
 
 
 def _exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:

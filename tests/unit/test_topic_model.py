@@ -645,6 +645,7 @@ def test_neighbours_never_embed_with_another_encoder_than_the_models(tmp_path: P
 def test_the_tagger_cache_is_per_encoder_folder(tmp_path: Path) -> None:
     """Two checkouts share ``~/.cache``: a cached tagger names its encoder's folder, so the key
     holds that folder and a file naming another folder is rebuilt, never used."""
+    import dataclasses
     import pickle
 
     from worker.tagging import cache
@@ -654,13 +655,84 @@ def test_the_tagger_cache_is_per_encoder_folder(tmp_path: Path) -> None:
     assert cache._key(inputs, ENCODER_DIR) != cache._key(inputs, tmp_path)
     args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
     cache.cached_tagger(*args, cache_dir=tmp_path)
-    (path,) = tmp_path.glob("tagger-*.pickle")
-    foreign = pickle.loads(path.read_bytes())  # noqa: S301 - the test's own file
-    foreign.model.neighbours.encoder_dir = tmp_path / "elsewhere" / "sentence-encoder"
-    path.write_bytes(pickle.dumps(foreign))
+    (path,) = (p for p in tmp_path.glob("tagger-*.pickle") if ".model." not in p.name)
+    elsewhere = tmp_path / "elsewhere" / "sentence-encoder"
+    stub = pickle.loads(path.read_bytes())  # noqa: S301 - the test's own file
+    assert isinstance(stub._model, cache.StoredModel)
+    stub._model = dataclasses.replace(stub._model, encoder_dir=str(elsewhere))
+    path.write_bytes(pickle.dumps(stub))
     again = cache.cached_tagger(*args, cache_dir=tmp_path)
+    assert not isinstance(again._model, cache.StoredModel)  # rebuilt, not read
     assert again.model is not None and again.model.neighbours is not None
     assert again.model.neighbours.encoder_dir == ENCODER_DIR
+    foreign = pickle.loads(path.read_bytes())  # noqa: S301 - the test's own file
+    foreign.model.neighbours.encoder_dir = elsewhere  # a whole tagger, as older files were
+    path.write_bytes(pickle.dumps(foreign))
+    again = cache.cached_tagger(*args, cache_dir=tmp_path)
+    assert not isinstance(again._model, cache.StoredModel)
+    assert again.model is not None and again.model.neighbours is not None
+    assert again.model.neighbours.encoder_dir == ENCODER_DIR
+
+
+def test_a_cached_tagger_reads_its_model_only_for_an_item_the_model_reads(
+    tmp_path: Path, tagger: Tagger
+) -> None:
+    """Start-up: the model has a cache file of its own, read when a short item first needs
+    it; a page (longer than any item the model learnt from) never loads it, and tags alike."""
+    from worker.tagging import cache
+
+    args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
+    cache.cached_tagger(*args, cache_dir=tmp_path)  # builds and writes both files
+    assert len(list(tmp_path.glob("tagger-*.model.pickle"))) == 1
+    lazy = cache.cached_tagger(*args, cache_dir=tmp_path)
+    assert isinstance(lazy._model, cache.StoredModel)
+    assert lazy.model_version == tagger.model_version
+    page = " ".join(
+        f"The envoys of Japan and South Korea met in Seoul for the {i}th time." for i in range(12)
+    )
+    assert (
+        lazy.tag("Seoul and Tokyo talk", page).topic_ids
+        == tagger.tag("Seoul and Tokyo talk", page).topic_ids
+    )
+    assert not lazy.runs_encoder("Seoul and Tokyo talk", page)
+    assert isinstance(lazy._model, cache.StoredModel)  # still not read
+    title = "Seoul and Tokyo agree to pool missile-warning data"
+    got = lazy.tag(title, "")
+    assert isinstance(lazy._model, TopicModel)
+    want = tagger.tag(title, "")
+    assert (got.topic_ids, got.model_scores) == (want.topic_ids, want.model_scores)
+    assert got.model_scores  # the model did read it
+
+
+def test_a_lost_model_cache_file_falls_back_to_the_json(tmp_path: Path, tagger: Tagger) -> None:
+    from worker.tagging import cache
+
+    args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
+    cache.cached_tagger(*args, cache_dir=tmp_path)
+    (model_file,) = tmp_path.glob("tagger-*.model.pickle")
+    model_file.write_bytes(b"not a pickle")
+    lazy = cache.cached_tagger(*args, cache_dir=tmp_path)
+    title = "Minsk orders Lithuanian envoy out within 72 hours"
+    assert lazy.tag(title, "").model_scores == tagger.tag(title, "").model_scores
+
+
+def test_the_tagger_cache_removes_files_unused_for_weeks(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from worker.tagging import cache
+
+    old = tmp_path / "tagger-0123.pickle"
+    recent = tmp_path / "tagger-4567.pickle"
+    for p in (old, recent):
+        p.write_bytes(b"x")
+    weeks_ago = time.time() - (cache.KEEP_DAYS + 1) * 86400
+    os.utime(old, (weeks_ago, weeks_ago))
+    cache.cached_tagger(
+        CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", None, cache_dir=tmp_path
+    )
+    names = {p.name for p in tmp_path.glob("tagger-*")}
+    assert old.name not in names and recent.name in names and len(names) == 2
 
 
 def test_the_stored_embeddings_are_the_encoders_and_cover_the_training_items() -> None:

@@ -37,7 +37,14 @@ from worker.tagging.config import (
     load_countries,
     load_topics,
 )
-from worker.tagging.model import Mention, ModelError, ModelHit, TopicModel, reads_whole
+from worker.tagging.model import (
+    Mention,
+    ModelError,
+    ModelHit,
+    TopicModel,
+    model_reads,
+    reads_whole,
+)
 from worker.tagging.text import (
     normalize,
     normalize_term,
@@ -191,15 +198,29 @@ class Tagger:
             raise TaxonomyError(
                 f"the topic model knows topics the taxonomy does not: {', '.join(unknown)}"
             )
-        self.model = model
+        # a TopicModel, None, or a stand-in that loads it (``cache.StoredModel``: a process
+        # that tags pages only never reads the model; see :attr:`model`)
+        self._model: Any = model
         self.model_version: str | None = model.version if model else None
+
+    @property
+    def model(self) -> TopicModel | None:
+        """The learned model (None: the rules alone). A tagger from the start-up cache holds a
+        stand-in until an item the model reads first needs it: ``tag`` over pages never loads
+        it (~40 ms and 18 MB of a process's start)."""
+        m = self._model
+        if m is None or isinstance(m, TopicModel):
+            return m
+        loaded: TopicModel = m.load()
+        self._model = loaded  # a race of two threads loads it twice, both alike
+        return loaded
 
     # ------------------------------------------------------------------ construction
 
     def with_model(self, model: TopicModel | None) -> Tagger:
         """The same taxonomy with another model (or none): for cross-validation."""
         other = copy.copy(self)
-        other.model = model
+        other._model = model
         other.model_version = model.version if model else None
         return other
 
@@ -347,8 +368,10 @@ class Tagger:
         paragraph; of a longer text it reads the lead, without them). Tens of milliseconds
         where true, against ~1 ms for a page: callers on an event loop tag such items in a
         thread."""
+        if self._model is None or not reads_whole(text):
+            return False
         model = self.model
-        return model is not None and model.neighbours is not None and reads_whole(text)
+        return model is not None and model.neighbours is not None
 
     def tag(
         self,
@@ -415,9 +438,11 @@ class Tagger:
         mentions += [
             Mention(e.field, e.start, e.end, "rule:" + t.id) for t in topics for e in t.evidence
         ]
-        if self.model is None or not use_model:
+        if self._model is None or not use_model or not model_reads(text):
+            # (a text longer than any the model learnt from is the rules' alone: the model is
+            # not even loaded for it)
             return TagResult(topics=topics, countries=countries, scores=scores, mentions=mentions)
-        model_scores, hits, rejected = self.model.predict(title, text, mentions)
+        model_scores, hits, rejected = self.model.predict(title, text, mentions)  # type: ignore[union-attr]
         if rejected:  # short items: topics the model decides, and rejects here
             topics = [t for t in topics if t.id not in rejected]
         if hits:
