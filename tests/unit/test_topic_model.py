@@ -705,6 +705,8 @@ def test_a_cached_tagger_reads_its_model_only_for_an_item_the_model_reads(
 
 
 def test_a_lost_model_cache_file_falls_back_to_the_json(tmp_path: Path, tagger: Tagger) -> None:
+    import dataclasses
+
     from worker.tagging import cache
 
     args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
@@ -714,6 +716,11 @@ def test_a_lost_model_cache_file_falls_back_to_the_json(tmp_path: Path, tagger: 
     lazy = cache.cached_tagger(*args, cache_dir=tmp_path)
     title = "Minsk orders Lithuanian envoy out within 72 hours"
     assert lazy.tag(title, "").model_scores == tagger.tag(title, "").model_scores
+    # a model file changed since the start is an error, never another model's tags
+    stale = cache.cached_tagger(*args, cache_dir=tmp_path)
+    stale._model = dataclasses.replace(stale._model, version="1.8+0000000000")
+    with pytest.raises(ModelError, match="changed since the worker started"):
+        stale.tag(title, "")
 
 
 def test_the_tagger_cache_removes_files_unused_for_weeks(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 
 from worker import __version__
 from worker.tagging.encoder import ENCODER_DIR
-from worker.tagging.model import TopicModel
+from worker.tagging.model import ModelError, TopicModel
 from worker.tagging.tagger import Tagger
 
 ENCODER_FILE = ENCODER_DIR / "model.safetensors"
@@ -62,7 +62,13 @@ class StoredModel:
             log.warning("tagger cache %s holds another model; reading %s", self.path, self.source)
         except Exception as exc:  # noqa: BLE001 - the JSON is the truth; the cache only a copy
             log.warning("tagger cache %s unreadable (%s); reading %s", self.path, exc, self.source)
-        return TopicModel.from_file(self.source)
+        model = TopicModel.from_file(self.source)
+        if model.version != self.version:  # events would name one model and carry another's tags
+            raise ModelError(
+                f"{self.source} changed since the worker started (model {self.version} then, "
+                f"{model.version} now): restart the worker"
+            )
+        return model
 
 
 def default_cache_dir() -> Path:
