@@ -501,14 +501,11 @@ class Resolution:
 class StoryBackend(Protocol):
     """Storage for the story index: Redis in the service (:mod:`worker.storystore`)."""
 
-    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[str]:
-        """Record the article and its buckets; return the ids of the articles that shared a
-        bucket with it before (at most :data:`CANDIDATE_CAP`, most shared buckets first).
-        Atomic. An article indexed before gets the candidates it got then."""
-        ...
-
-    async def profiles(self, ids: list[str]) -> list[Profile]:
-        """The candidates still in the window."""
+    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[Profile]:
+        """Record the article and its buckets; return the profiles of the articles that
+        shared a bucket with it before and are still in the window (at most
+        :data:`CANDIDATE_CAP`, most shared buckets first). Atomic, one round trip. An
+        article indexed before gets the candidates it got then (those still in the window)."""
         ...
 
     async def resolve(
@@ -576,8 +573,7 @@ class StoryIndex:
             now,
             published_at.timestamp() if published_at is not None else None,
         )
-        ids = await self.backend.index(me, band_keys(sk), self.window_s)
-        candidates = await self.backend.profiles(ids) if ids else []
+        candidates = await self.backend.index(me, band_keys(sk), self.window_s)
         choice = choose(me, candidates, self.window_s)
         deadline = time.monotonic() + self.wait_s
         while True:
@@ -660,11 +656,11 @@ class MemoryStoryBackend:
                 del self.docs[aid]
         return cut
 
-    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[str]:
+    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[Profile]:
         cut = self._expire(window_s)
         doc = self.docs.get(profile.article_id)
         if doc is not None:
-            return list(doc.candidates)
+            return self._profiles(doc.candidates)
         hits: dict[str, int] = {}
         for key in bands:
             bucket = self.buckets.get(key)
@@ -678,9 +674,9 @@ class MemoryStoryBackend:
         ranked = sorted(hits, key=lambda a: (-hits[a], a))[:CANDIDATE_CAP]
         self.docs[profile.article_id] = _Doc(profile, ranked)
         self._order.append((profile.seen_at, profile.article_id))
-        return ranked
+        return self._profiles(ranked)
 
-    async def profiles(self, ids: list[str]) -> list[Profile]:
+    def _profiles(self, ids: list[str]) -> list[Profile]:
         return [self.docs[a].profile for a in ids if a in self.docs]
 
     async def resolve(

@@ -53,9 +53,20 @@ local p, aid = ARGV[1], ARGV[2]
 local now, win, cap, bcap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]),
   tonumber(ARGV[6])
 local doc = p .. 'doc:' .. aid
+local function profiles(joined)
+  -- the candidates' stored profiles with the ids, in one reply: no second round trip
+  local out = {}
+  for m in string.gmatch(joined, '[^,]+') do
+    local row = redis.call('HMGET', p .. 'doc:' .. m, 'ts', 't', 'l', 'n', 'c', 'k', 'p')
+    if row[1] and row[2] and row[3] then
+      out[#out + 1] = {m, row[1], row[2], row[3], row[4], row[5], row[6], row[7]}
+    end
+  end
+  return out
+end
 local old = redis.call('HGET', doc, 'cand')
 if old then
-  return old
+  return profiles(old)
 end
 local cut = now - win
 local hits, order = {}, {}
@@ -87,7 +98,7 @@ local f = 8 + nb
 redis.call('HSET', doc, 'ts', ARGV[3], 'iso', ARGV[f], 't', ARGV[f + 1], 'l', ARGV[f + 2],
   'n', ARGV[f + 3], 'c', ARGV[f + 4], 'k', ARGV[f + 5], 'p', ARGV[f + 6], 'cand', joined)
 redis.call('PEXPIRE', doc, win)
-return joined
+return profiles(joined)
 """
 
 _RESOLVE = """
@@ -161,7 +172,7 @@ class RedisStoryBackend:
         self._index = redis.register_script(_INDEX)
         self._resolve = redis.register_script(_RESOLVE)
 
-    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[str]:
+    async def index(self, profile: Profile, bands: list[str], window_s: float) -> list[Profile]:
         text, lead = profile.sketch.pack()
         now_ms = int(profile.seen_at * 1000)
         args: list[Any] = [
@@ -181,23 +192,12 @@ class RedisStoryBackend:
             _csv(profile.topics),
             "" if profile.published_at is None else repr(profile.published_at),
         ]
-        joined = await self._index(args=args)
-        return [x for x in _s(joined).split(",") if x]
-
-    async def profiles(self, ids: list[str]) -> list[Profile]:
-        fields = ("ts", "t", "l", "n", "c", "k", "p")
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for aid in ids:
-                pipe.hmget(self.prefix + "doc:" + aid, *fields)
-            rows = await pipe.execute()
+        rows = await self._index(args=args)
         out = []
-        for aid, row in zip(ids, rows, strict=True):
-            ts, t, lead, n, c, k, p = row
-            if ts is None or t is None or lead is None:  # expired meanwhile
-                continue
+        for aid, ts, t, lead, n, c, k, p in rows:  # the script skips the expired
             out.append(
                 Profile(
-                    article_id=aid,
+                    article_id=_s(aid),
                     sketch=Sketch.unpack(t, lead, int(n or 0)),
                     countries=_set(c),
                     topics=_set(k),
