@@ -3,7 +3,10 @@ tanh GELU, mean pooling, 64 word pieces) with a 13-way sigmoid head on the gold 
 + silver items (minus the held-out fold's stories); write the held-out fold's head
 probabilities and every item's fine-tuned embedding.
 
-usage: ft.py FOLD OUTDIR [--epochs 2] [--limit N]
+usage: ft.py FOLD OUTDIR [--epochs 2] [--limit N] [--supcon W --temp T] [--seed S]
+
+--supcon W adds W x a multi-label supervised contrastive loss on the embedding (session 16;
+worse for the neighbours: README).
 """
 
 import argparse
@@ -137,6 +140,24 @@ class Bert(torch.nn.Module):
         return e, self.head(e * 10.0)
 
 
+def supcon(z, y, temp):
+    """Multi-label supervised contrastive loss (Khosla et al. 2020), each pair weighted by
+    the Jaccard overlap of its label sets: pulls items sharing topics together, which is
+    what the neighbours' vote reads."""
+    n = z.shape[0]
+    eye = torch.eye(n, dtype=torch.bool)
+    sim = (z @ z.T / temp).masked_fill(eye, -1e9)
+    logp = sim - torch.logsumexp(sim, 1, keepdim=True)
+    inter = y @ y.T
+    union = y.sum(1)[:, None] + y.sum(1)[None, :] - inter
+    w = (inter / union.clamp(min=1)).masked_fill(eye, 0.0)
+    tot = w.sum(1)
+    keep = tot > 0
+    if not keep.any():
+        return z.sum() * 0.0
+    return (-(w * logp).sum(1)[keep] / tot[keep]).mean()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fold", type=int)  # -1: train on everything
@@ -146,8 +167,11 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--silver-weight", type=float, default=1.0)
+    ap.add_argument("--supcon", type=float, default=0.0)  # weight of the contrastive term
+    ap.add_argument("--temp", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     torch.set_num_threads(2)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,6 +198,8 @@ def main():
         [[t in (r.get("topics") or []) for t in TOPICS] for r in train], dtype=torch.float32
     )
     W = torch.tensor(wts)
+    # topics plus "none" as a 14th label: items with no topic are alike too
+    Yn = torch.cat([Y, (Y.sum(1, keepdim=True) == 0).float()], 1)
     texts = [item_text(r) for r in train]
     head_params = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
@@ -203,10 +229,12 @@ def main():
             enc = tok.encode_batch([texts[i] for i in idx])
             ids = torch.tensor([e.ids for e in enc])
             mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.float32)
-            _, logits = model(ids, mask, drop=0.1)
+            emb, logits = model(ids, mask, drop=0.1)
             loss = (
                 F.binary_cross_entropy_with_logits(logits, Y[idx], reduction="none").sum(1) * W[idx]
             ).mean()
+            if a.supcon:
+                loss = loss + a.supcon * supcon(emb, Yn[idx], a.temp)
             opt.zero_grad()
             loss.backward()
             opt.step()
