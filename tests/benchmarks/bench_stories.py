@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace) -> int:
         print(
             f"with a real Redis ({args.redis}): {total_redis * 1000:.2f} ms in all, "
             f"{total_redis / len(files) * 1000:.2f} ms per article (mostly waiting on the "
-            "round trips: three per article, plus one per per-story alert)"
+            "round trips: two per article, plus one per per-story alert)"
         )
         if client is not None:
             await client.aclose()
