@@ -905,3 +905,26 @@ def test_the_model_reads_no_text_longer_than_any_it_learnt_from() -> None:
     long = sentence * (LONGEST_TEXT + 1)
     assert model.predict(None, long) == ({}, [], frozenset())
     assert model.explain(None, long)["reads"].startswith("nothing: a text of more than")
+
+
+def test_the_tagger_cache_key_changes_with_an_input_file(tmp_path: Path) -> None:
+    """The key reads the inputs' paths, sizes and modification times (not their 49 MB): the
+    same files give the same key; an edited file, even of the same size, or a file at another
+    path gives another key."""
+    import os
+
+    from worker.tagging import cache
+
+    topics = tmp_path / "topics.yaml"
+    original = (CONFIGS / "topics.yaml").read_bytes()
+    topics.write_bytes(original)
+    inputs = [topics, CONFIGS / "countries.yaml", None]
+    first = cache._key(inputs)
+    assert cache._key(inputs) == first
+    before = topics.stat()
+    edited = original.replace(b"version: ", b"version:\t", 1)  # the same size
+    assert edited != original and len(edited) == len(original)
+    topics.write_bytes(edited)
+    os.utime(topics, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+    assert cache._key(inputs) != first
+    assert cache._key([CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", None]) != first
