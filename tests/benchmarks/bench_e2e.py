@@ -149,6 +149,19 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def running_service_pids(state_dir: Path) -> list[int]:
+    """The live Kafka and Redis processes recorded in a devservices state folder."""
+    out = []
+    for name in ("kafka.pid", "redis.pid"):
+        try:
+            pid = int((state_dir / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if Path(f"/proc/{pid}").exists():
+            out.append(pid)
+    return out
+
+
 def descendants(pid: int, kids: dict[int, list[int]] | None = None) -> list[int]:
     kids = _children() if kids is None else kids
     todo, out = list(kids.get(pid, [])), []
@@ -784,17 +797,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.use_running:
             bootstrap = os.environ.get("WORKER_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
             redis_url = os.environ.get("WORKER_REDIS_URL", "redis://127.0.0.1:6379/0")
-            service_pids: list[int] = []
+            # services that `python -m worker.devservices up` started: their CPU is counted
+            service_pids = running_service_pids(devservices.DEFAULT_STATE_DIR)
+            if not service_pids:
+                say("the broker's and Redis's processes are not known: their CPU is not counted")
         else:
             say(f"starting Kafka and Redis in {state_dir} ...")
             started = True
             svc = devservices.start_services(state_dir)
             bootstrap, redis_url = svc.kafka_bootstrap, svc.redis_url
-            service_pids = [
-                int((state_dir / f).read_text())
-                for f in ("kafka.pid", "redis.pid")
-                if (state_dir / f).exists()
-            ]
+            service_pids = running_service_pids(state_dir)
 
         async def all_setups() -> tuple[list[Result], list[float]]:
             results: list[Result] = []
