@@ -7,6 +7,9 @@ usage: ft.py FOLD OUTDIR [--epochs 2] [--limit N] [--supcon W --temp T] [--seed 
 
 --supcon W adds W x a multi-label supervised contrastive loss on the embedding (session 16;
 worse for the neighbours: README).
+
+FT_LAYERS=12 FT_POOL=cls WHEEL_DIR=DIR fine-tunes another encoder of this width (session 17:
+bge-small-en-v1.5, ../larger_encoder/README.md).
 """
 
 import argparse
@@ -44,7 +47,11 @@ TOPICS = [
     "diplomatic-relations",
     "territorial-disputes",
 ]
-MAX_TOKENS, DIMS, HEADS, LAYERS = 64, 384, 12, 6
+MAX_TOKENS, DIMS, HEADS = 64, 384, 12
+# another encoder of this width (session 17: bge-small-en-v1.5, 12 layers, CLS pooling; see
+# ../larger_encoder/README.md): FT_LAYERS layers, FT_POOL "mean" or "cls"
+LAYERS = int(os.environ.get("FT_LAYERS", "6"))
+POOL = os.environ.get("FT_POOL", "mean")
 
 
 def read(path):
@@ -132,6 +139,8 @@ class Bert(torch.nn.Module):
             x = F.layer_norm(
                 x + F.dropout(h, drop, self.training), (DIMS,), m.ln2_g, m.ln2_b, 1e-12
             )
+        if POOL == "cls":
+            return F.normalize(x[:, 0], dim=1)
         s = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
         return F.normalize(s, dim=1)
 
