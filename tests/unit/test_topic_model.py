@@ -928,3 +928,28 @@ def test_the_tagger_cache_key_changes_with_an_input_file(tmp_path: Path) -> None
     os.utime(topics, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
     assert cache._key(inputs) != first
     assert cache._key([CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", None]) != first
+
+
+def test_the_worker_pins_one_blas_kernel_on_x86_64() -> None:
+    """OpenBLAS would pick its kernels by CPU model, and they sum in different orders: the
+    same `train` made another model file on an AMD EPYC than on the Intel machines it was made
+    on. Importing `worker` pins one kernel before numpy loads (an explicit setting wins)."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.fail("the pin is for x86-64; this test needs such a machine")
+    probe = (
+        "import worker, numpy, threadpoolctl; "
+        "print([p['architecture'] for p in threadpoolctl.threadpool_info()"
+        " if p['internal_api'] == 'openblas'][0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "Haswell"
+    env["OPENBLAS_CORETYPE"] = "Sandybridge"  # AVX only: on any x86-64 of this decade
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert run.stdout.strip() == "Sandybridge", run.stderr
