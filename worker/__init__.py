@@ -1,7 +1,7 @@
 """Diplomacy news ingest worker.
 
-Kept import-free: ``python3 -m worker.devservices`` must run before any
-third-party package is installed.
+Kept free of third-party imports: ``python3 -m worker.devservices`` must run before
+any third-party package is installed.
 """
 
 import os as _os
