@@ -1,4 +1,4 @@
-"""``python -m worker eval FILE.jsonl [--cv K] [--rules-only]``: measure the tagger.
+"""``python -m worker eval FILE.jsonl [--cv K] [--rules-only] [--windows]``: measure the tagger.
 
 Input: one JSON object per line with ``id``, ``title``, ``text`` and optionally ``date``
 (ISO 8601 or RFC 2822; it resolves leaders' terms of office), gold ``topics`` (ids) and
@@ -229,10 +229,11 @@ SHAPES = {"headline": 0, "headline+summary": 1, "paragraph": 2, "article": 3}
 
 
 def evaluate_file(
-    path: Path, config_dir: Path | None = None, *, use_model: bool = True
+    path: Path, config_dir: Path | None = None, *, use_model: bool = True, windows: bool = False
 ) -> dict[str, Any]:
     """Convenience for tests: metrics of the tagger in ``config_dir`` on a JSONL file."""
     tagger = Tagger.from_config_dir(config_dir or DEFAULT_CONFIG_DIR)
+    tagger.long_text_windows = windows
     return evaluate_records(read_records(path), tagger, use_model=use_model)[1]
 
 
@@ -421,6 +422,12 @@ def _parser() -> argparse.ArgumentParser:
         "--rules-only", action="store_true", help="the rules alone, without the learned model"
     )
     p.add_argument(
+        "--windows",
+        action="store_true",
+        help="the model also reads a text of more than 8 sentences by three-sentence windows "
+        "(as WORKER_TOPIC_MODEL_WINDOWS=true)",
+    )
+    p.add_argument(
         "--cv",
         type=int,
         metavar="K",
@@ -475,6 +482,7 @@ def main(
         return 2
     try:
         tagger = Tagger.from_config_dir(args.config_dir, model=not args.rules_only)
+        tagger.long_text_windows = args.windows
         records = read_records(args.file)
         if not records:
             raise EvalInputError(f"{args.file}: no records")

@@ -294,8 +294,12 @@ def test_the_tagger_says_which_items_run_its_encoder() -> None:
     tagger = Tagger.from_config_dir(ROOT / "configs")
     assert tagger.runs_encoder("Minsk orders Lithuanian envoy out within 72 hours", "")
     assert tagger.runs_encoder("Envoy expelled", "Minsk gave him 72 hours. He left.")
-    page = " ".join(f"Sentence number {i} of a longer text." for i in range(6))
-    assert not tagger.runs_encoder("A page", page)
+    lead = " ".join(f"Sentence number {i} of a longer text." for i in range(6))
+    assert not tagger.runs_encoder("A text of six sentences", lead)  # its lead, no neighbours
+    page = " ".join(f"Sentence number {i} of a longer text." for i in range(12))
+    assert not tagger.runs_encoder("A page", page)  # the rules' alone
+    tagger.long_text_windows = True  # WORKER_TOPIC_MODEL_WINDOWS
+    assert tagger.runs_encoder("A page", page)  # by windows, some of which the encoder reads
     rules = Tagger.from_config_dir(ROOT / "configs", model=False)
     assert not rules.runs_encoder("Minsk orders Lithuanian envoy out within 72 hours", "")
 

@@ -678,7 +678,8 @@ def test_a_cached_tagger_reads_its_model_only_for_an_item_the_model_reads(
     tmp_path: Path, tagger: Tagger
 ) -> None:
     """Start-up: the model has a cache file of its own, read when a short item first needs
-    it; a page (longer than any item the model learnt from) never loads it, and tags alike."""
+    it; a page (longer than any item the model learnt from) never loads it, and tags alike,
+    unless the model is to read pages by windows (asking does not read it either)."""
     from worker.tagging import cache
 
     args = (CONFIGS / "topics.yaml", CONFIGS / "countries.yaml", MODEL)
@@ -695,6 +696,11 @@ def test_a_cached_tagger_reads_its_model_only_for_an_item_the_model_reads(
         == tagger.tag("Seoul and Tokyo talk", page).topic_ids
     )
     assert not lazy.runs_encoder("Seoul and Tokyo talk", page)
+    five = " ".join(f"The envoys met in Seoul for the {i}th time." for i in range(5))
+    lazy.long_text_windows = True
+    assert lazy.runs_encoder("Seoul and Tokyo talk", page)  # a page: read by windows
+    assert not lazy.runs_encoder("Seoul and Tokyo talk", five)  # its lead, without neighbours
+    lazy.long_text_windows = False
     assert isinstance(lazy._model, cache.StoredModel)  # still not read
     title = "Seoul and Tokyo agree to pool missile-warning data"
     got = lazy.tag(title, "")
@@ -886,10 +892,17 @@ def test_the_embeddings_file_round_trips_and_train_encodes_only_what_it_lacks(
         embed_items([("A headline it lacks", "")], stale, progress=False)
 
 
-def test_the_model_reads_no_text_longer_than_any_it_learnt_from() -> None:
-    """A text of more than ``LONGEST_TEXT`` sentences (a page) is the rules' alone; one of 4 to
-    8 the model reads by its lead; and no item the model learns from is longer than that."""
-    from worker.tagging.model import LONGEST_TEXT, TopicModel
+def test_the_model_reads_a_text_longer_than_any_it_learnt_from_only_by_windows(
+    tagger: Tagger,
+) -> None:
+    """No item the model learns from is longer than ``LONGEST_TEXT`` sentences; of a text of 4
+    to 8 it reads the lead; a longer one (a page) is the rules' alone, unless the model is to
+    read it by windows of ``WINDOW_SENTENCES`` (``WORKER_TOPIC_MODEL_WINDOWS``), each as a
+    short item: a topic a window finds then carries evidence at its place in the whole text,
+    and a topic the rules tagged is not the windows' to add, nor to drop."""
+    import copy
+
+    from worker.tagging.model import LONGEST_TEXT, WINDOW_SENTENCES, Mention, TopicModel
     from worker.tagging.text import sentence_starts
     from worker.tagging.train import default_extra, read_corpus
 
@@ -902,9 +915,43 @@ def test_the_model_reads_no_text_longer_than_any_it_learnt_from() -> None:
     assert lead["reads"].startswith("the lead") and lead["topics"]
     scores, hits, rejected = model.predict(None, sentence * 5)
     assert scores and "diplomatic-relations" in {h.topic for h in hits}
-    long = sentence * (LONGEST_TEXT + 1)
-    assert model.predict(None, long) == ({}, [], frozenset())
-    assert model.explain(None, long)["reads"].startswith("nothing: a text of more than")
+    # a page: the topic is said in its third window only
+    filler = [
+        f"The city council met on day {i} to discuss the new bus timetable. " for i in range(8)
+    ]
+    k = 2 * WINDOW_SENTENCES  # the first sentence of the third window
+    page = "".join(filler[:k]) + sentence + "".join(filler[k:])
+    assert len(sentence_starts(page)) > LONGEST_TEXT
+    rules = tagger.tag(None, page, use_model=False)
+    assert rules.topic_ids == []  # no rule names expelling diplomats "diplomatic-relations"
+    assert model.predict(None, page, rules.mentions) == ({}, [], frozenset())
+    assert model.explain(None, page)["reads"].startswith("nothing: a text of more than")
+    assert tagger.tag(None, page).topic_ids == []  # the default: the rules' alone
+    scores, hits, rejected = model.predict(None, page, rules.mentions, windows=True)
+    found = {h.topic: h for h in hits}
+    assert "diplomatic-relations" in found and rejected == frozenset()
+    hit = found["diplomatic-relations"]
+    assert hit.sentence == k and hit.spans
+    at = page.index(sentence)
+    for field, start, end in hit.spans:
+        assert field == "text" and at <= start < end <= at + len(sentence)
+        assert page[start:end].lower() in sentence.lower()
+    explained = model.explain(None, page, rules.mentions, windows=True)
+    assert explained["reads"].startswith("3 windows of 3 sentences")
+    assert explained["topics"]["diplomatic-relations"]["probability"] == pytest.approx(
+        scores["diplomatic-relations"], abs=1e-4
+    )
+    # the rules tagged it: the windows neither add it again nor drop it
+    ruled = [*rules.mentions, Mention("text", at, at + 6, "rule:diplomatic-relations")]
+    _, hits, rejected = model.predict(None, page, ruled, windows=True)
+    assert "diplomatic-relations" not in {h.topic for h in hits} and rejected == frozenset()
+    # and the tagger: the model's topic, with its words and their sentence as evidence
+    reading = copy.copy(tagger)
+    reading.long_text_windows = True
+    (tag,) = reading.tag(None, page).topics
+    assert tag.id == "diplomatic-relations"
+    assert {e.sentence for e in tag.evidence} == {sentence.strip()}
+    assert all(page[e.start : e.end] == e.term for e in tag.evidence)
 
 
 def test_the_tagger_cache_key_changes_with_an_input_file(tmp_path: Path) -> None:
@@ -953,3 +1000,27 @@ def test_the_worker_pins_one_blas_kernel_on_x86_64() -> None:
     env["OPENBLAS_CORETYPE"] = "Sandybridge"  # AVX only: on any x86-64 of this decade
     run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert run.stdout.strip() == "Sandybridge", run.stderr
+
+
+def test_the_windows_setting_reaches_the_tagger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``WORKER_TOPIC_MODEL_WINDOWS`` (default off) is set on the tagger the worker loads, and
+    a tagger from the start-up cache does not carry it from the process that wrote the cache."""
+    from pydantic import ValidationError
+
+    from worker import bootstrap
+    from worker.settings import Settings
+
+    monkeypatch.setenv("WORKER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("WORKER_TOPIC_MODEL_WINDOWS", raising=False)
+    assert Settings().topic_model_windows is False
+    reading, _ = bootstrap.load_tagging(Settings(topic_model_windows=True))
+    assert reading.long_text_windows is True
+    plain, _ = bootstrap.load_tagging(Settings())  # the same cache file
+    assert plain.long_text_windows is False
+    monkeypatch.setenv("WORKER_TOPIC_MODEL_WINDOWS", "true")
+    assert Settings().topic_model_windows is True
+    monkeypatch.setenv("WORKER_TOPIC_MODEL_WINDOWS", "sometimes")
+    with pytest.raises(ValidationError, match="topic_model_windows"):
+        Settings()

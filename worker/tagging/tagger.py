@@ -154,6 +154,11 @@ class _Sentence:
 class Tagger:
     """Tags diplomacy topics and countries. Build once (``from_files``), call :meth:`tag`."""
 
+    long_text_windows: bool = False
+    """Whether the model reads a text of more than ``LONGEST_TEXT`` sentences by windows
+    (``WORKER_TOPIC_MODEL_WINDOWS``; see ``worker.tagging.model.WINDOW_SENTENCES``); by default
+    such a text is the rules' alone. Set on the instance after it is built or loaded."""
+
     def __init__(
         self, topics: TopicsFile, countries: CountriesFile, model: TopicModel | None = None
     ) -> None:
@@ -207,7 +212,7 @@ class Tagger:
     def model(self) -> TopicModel | None:
         """The learned model (None: the rules alone). A tagger from the start-up cache holds a
         stand-in until an item the model reads first needs it: ``tag`` over pages never loads
-        it (~40 ms and 18 MB of a process's start)."""
+        it (~40 ms and 18 MB of a process's start), unless it reads them by windows."""
         m = self._model
         if m is None or isinstance(m, TopicModel):
             return m
@@ -365,13 +370,17 @@ class Tagger:
     def runs_encoder(self, title: str | None, text: str) -> bool:
         """Whether :meth:`tag` may run the model's sentence encoder on this item: a model
         with neighbours, and an item it reads whole (a headline, a feed summary, a short
-        paragraph; of a longer text it reads the lead, without them). Tens of milliseconds
-        where true, against ~1 ms for a page: callers on an event loop tag such items in a
-        thread."""
-        if self._model is None or not reads_whole(text):
-            return False
-        model = self.model
-        return model is not None and model.neighbours is not None
+        paragraph) or, with :attr:`long_text_windows`, by windows (a text of more than
+        ``LONGEST_TEXT`` sentences, where the encoder reads ~2 % of the windows); not a 4-8
+        sentence text, of which the model reads the lead without them. Tens of milliseconds
+        where it runs: callers on an event loop tag such items in a thread."""
+        m = self._model
+        if m is None or not reads_whole(text):
+            if m is None or model_reads(text) or not self.long_text_windows:
+                return False
+        if isinstance(m, TopicModel):
+            return m.neighbours is not None
+        return m.encoder_dir is not None  # a stand-in from the start-up cache: not read here
 
     def tag(
         self,
@@ -438,11 +447,17 @@ class Tagger:
         mentions += [
             Mention(e.field, e.start, e.end, "rule:" + t.id) for t in topics for e in t.evidence
         ]
-        if self._model is None or not use_model or not model_reads(text):
-            # (a text longer than any the model learnt from is the rules' alone: the model is
-            # not even loaded for it)
+        if (
+            self._model is None
+            or not use_model
+            or not (self.long_text_windows or model_reads(text))
+        ):
+            # (a text longer than any the model learnt from is the rules' alone, unless the
+            # model is to read it by windows: the model is not even loaded for it)
             return TagResult(topics=topics, countries=countries, scores=scores, mentions=mentions)
-        model_scores, hits, rejected = self.model.predict(title, text, mentions)  # type: ignore[union-attr]
+        model_scores, hits, rejected = self.model.predict(  # type: ignore[union-attr]
+            title, text, mentions, windows=self.long_text_windows
+        )
         if rejected:  # short items: topics the model decides, and rejects here
             topics = [t for t in topics if t.id not in rejected]
         if hits:
@@ -470,7 +485,11 @@ class Tagger:
         wanted = set(include)
         rules = self.tag(title, text, published_at, use_model=False)
         final = self.tag(title, text, published_at)
-        model = self.model.explain(title, text, rules.mentions) if self.model else None
+        model = (
+            self.model.explain(title, text, rules.mentions, windows=self.long_text_windows)
+            if self.model
+            else None
+        )
         ruled = {t.id: [e.term for e in t.evidence] for t in rules.topics}
         tagged = {t.id for t in final.topics}
         excluded = {m.kind[5:] for m in rules.mentions if m.kind.startswith("veto:")}
