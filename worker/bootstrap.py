@@ -174,7 +174,7 @@ def load_tagging(settings: Settings) -> tuple[Any, Any]:
         raise TaxonomyError(f"WORKER_CONFIGS_DIR={settings.configs_dir}: no such directory")
     # built once per taxonomy and model, then loaded from a pickle (start-up: 3 s -> 0.3 s)
     tagger = cached_tagger(settings.topics_file, settings.countries_file, settings.model_file)
-    tagger.long_text_windows = settings.topic_model_windows
+    tagger.read_long_texts_by_windows(settings.topic_model_windows)
     rules = AlertRules.from_file(settings.alerts_file, tagger)
     return tagger, rules
 

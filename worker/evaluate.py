@@ -233,7 +233,7 @@ def evaluate_file(
 ) -> dict[str, Any]:
     """Convenience for tests: metrics of the tagger in ``config_dir`` on a JSONL file."""
     tagger = Tagger.from_config_dir(config_dir or DEFAULT_CONFIG_DIR)
-    tagger.long_text_windows = windows
+    tagger.read_long_texts_by_windows(windows)
     return evaluate_records(read_records(path), tagger, use_model=use_model)[1]
 
 
@@ -482,7 +482,7 @@ def main(
         return 2
     try:
         tagger = Tagger.from_config_dir(args.config_dir, model=not args.rules_only)
-        tagger.long_text_windows = args.windows
+        tagger.read_long_texts_by_windows(args.windows)
         records = read_records(args.file)
         if not records:
             raise EvalInputError(f"{args.file}: no records")

@@ -120,7 +120,8 @@ class EnrichedEvent(_Model):
     taxonomy_version: str
     model_version: str | None = Field(
         default=None,
-        description="version of the learned topic model beside the rules (null: rules only)",
+        description="version of the learned topic model beside the rules (null: rules only); "
+        "it ends in '+windows' where the model also read long texts by windows",
     )
     story: StoryRef | None = Field(
         default=None,
@@ -149,7 +150,9 @@ class AlertEvent(_Model):
     revision: int = 1
     taxonomy_version: str
     model_version: str | None = Field(
-        default=None, description="version of the learned topic model (null: rules only)"
+        default=None,
+        description="version of the learned topic model (null: rules only; '+windows': it also "
+        "read long texts by windows)",
     )
     kind: Literal["first", "update", "article"] = Field(
         default="article",

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tagger = Tagger.from_config_dir(ROOT / "configs")
     t_both_load = time.perf_counter() - t0
-    tagger.long_text_windows = args.windows
+    tagger.read_long_texts_by_windows(args.windows)
     for tg in (rules_only, tagger):
         tg.tag("warm up", "Russia and the United States held arms control talks in Vienna.")
 

@@ -298,7 +298,7 @@ def test_the_tagger_says_which_items_run_its_encoder() -> None:
     assert not tagger.runs_encoder("A text of six sentences", lead)  # its lead, no neighbours
     page = " ".join(f"Sentence number {i} of a longer text." for i in range(12))
     assert not tagger.runs_encoder("A page", page)  # the rules' alone
-    tagger.long_text_windows = True  # WORKER_TOPIC_MODEL_WINDOWS
+    tagger.read_long_texts_by_windows()  # WORKER_TOPIC_MODEL_WINDOWS
     assert tagger.runs_encoder("A page", page)  # by windows, some of which the encoder reads
     rules = Tagger.from_config_dir(ROOT / "configs", model=False)
     assert not rules.runs_encoder("Minsk orders Lithuanian envoy out within 72 hours", "")

@@ -697,10 +697,10 @@ def test_a_cached_tagger_reads_its_model_only_for_an_item_the_model_reads(
     )
     assert not lazy.runs_encoder("Seoul and Tokyo talk", page)
     five = " ".join(f"The envoys met in Seoul for the {i}th time." for i in range(5))
-    lazy.long_text_windows = True
+    lazy.read_long_texts_by_windows()
     assert lazy.runs_encoder("Seoul and Tokyo talk", page)  # a page: read by windows
     assert not lazy.runs_encoder("Seoul and Tokyo talk", five)  # its lead, without neighbours
-    lazy.long_text_windows = False
+    lazy.read_long_texts_by_windows(False)
     assert isinstance(lazy._model, cache.StoredModel)  # still not read
     title = "Seoul and Tokyo agree to pool missile-warning data"
     got = lazy.tag(title, "")
@@ -947,7 +947,7 @@ def test_the_model_reads_a_text_longer_than_any_it_learnt_from_only_by_windows(
     assert "diplomatic-relations" not in {h.topic for h in hits} and rejected == frozenset()
     # and the tagger: the model's topic, with its words and their sentence as evidence
     reading = copy.copy(tagger)
-    reading.long_text_windows = True
+    reading.read_long_texts_by_windows()
     (tag,) = reading.tag(None, page).topics
     assert tag.id == "diplomatic-relations"
     assert {e.sentence for e in tag.evidence} == {sentence.strip()}
@@ -1016,9 +1016,15 @@ def test_the_windows_setting_reaches_the_tagger(
     monkeypatch.delenv("WORKER_TOPIC_MODEL_WINDOWS", raising=False)
     assert Settings().topic_model_windows is False
     reading, _ = bootstrap.load_tagging(Settings(topic_model_windows=True))
-    assert reading.long_text_windows is True
     plain, _ = bootstrap.load_tagging(Settings())  # the same cache file
-    assert plain.long_text_windows is False
+    assert reading.long_text_windows is True and plain.long_text_windows is False
+    # the events name the reading: the model's version, and "+windows" when it reads pages so
+    assert plain.model_version and reading.model_version == plain.model_version + "+windows"
+    reading.read_long_texts_by_windows(False)
+    assert reading.model_version == plain.model_version and not reading.long_text_windows
+    rules = Tagger.from_config_dir(CONFIGS, model=False)
+    rules.read_long_texts_by_windows()  # no model: nothing to read windows with
+    assert rules.model_version is None and not rules.long_text_windows
     monkeypatch.setenv("WORKER_TOPIC_MODEL_WINDOWS", "true")
     assert Settings().topic_model_windows is True
     monkeypatch.setenv("WORKER_TOPIC_MODEL_WINDOWS", "sometimes")

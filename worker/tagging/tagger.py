@@ -54,6 +54,7 @@ from worker.tagging.text import (
 )
 
 MODEL_FILE = "topic-model.json"
+WINDOWS_SUFFIX = "+windows"  # model_version of events tagged with long texts read by windows
 """The learned model's file name in the configs directory."""
 
 Field = Literal["title", "text"]
@@ -157,7 +158,7 @@ class Tagger:
     long_text_windows: bool = False
     """Whether the model reads a text of more than ``LONGEST_TEXT`` sentences by windows
     (``WORKER_TOPIC_MODEL_WINDOWS``; see ``worker.tagging.model.WINDOW_SENTENCES``); by default
-    such a text is the rules' alone. Set on the instance after it is built or loaded."""
+    such a text is the rules' alone. Set by :meth:`read_long_texts_by_windows`."""
 
     def __init__(
         self, topics: TopicsFile, countries: CountriesFile, model: TopicModel | None = None
@@ -207,6 +208,14 @@ class Tagger:
         # that tags pages only never reads the model; see :attr:`model`)
         self._model: Any = model
         self.model_version: str | None = model.version if model else None
+
+    def read_long_texts_by_windows(self, on: bool = True) -> None:
+        """Have the model read (or not) a text of more than ``LONGEST_TEXT`` sentences by
+        windows. The events then name the model ``<version>+windows``: a consumer, and
+        ``retag``, can tell which reading tagged an article."""
+        base = (self.model_version or "").removesuffix(WINDOWS_SUFFIX) or None
+        self.long_text_windows = bool(on) and self._model is not None
+        self.model_version = f"{base}{WINDOWS_SUFFIX}" if base and self.long_text_windows else base
 
     @property
     def model(self) -> TopicModel | None:
