@@ -47,6 +47,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -711,11 +712,12 @@ class TopicModel:
             a, b = starts[k], ends[min(k + WINDOW_SENTENCES, len(starts)) - 1]
             while mi < len(in_text) and in_text[mi].start < a:
                 mi += 1
-            inside = [
-                Mention(m.field, m.start - a, m.end - a, m.kind)
-                for m in in_text[mi:]
-                if m.end <= b
-            ] if mi < len(in_text) and in_text[mi].start < b else []  # fmt: skip
+            inside = []  # the text's mentions inside the window, in the window's offsets
+            for m in islice(in_text, mi, None):
+                if m.start >= b:
+                    break
+                if m.end <= b:
+                    inside.append(Mention(m.field, m.start - a, m.end - a, m.kind))
             wtitle = title if k == 0 and title else None
             if wtitle:
                 inside = in_title + inside
