@@ -384,9 +384,10 @@ class Tagger:
         sentence text, of which the model reads the lead without them. Tens of milliseconds
         where it runs: callers on an event loop tag such items in a thread."""
         m = self._model
-        if m is None or not reads_whole(text):
-            if m is None or model_reads(text) or not self.long_text_windows:
-                return False
+        if m is None:
+            return False
+        if not reads_whole(text) and (model_reads(text) or not self.long_text_windows):
+            return False  # a 4-8 sentence text's lead; a page the model does not read
         if isinstance(m, TopicModel):
             return m.neighbours is not None
         return m.encoder_dir is not None  # a stand-in from the start-up cache: not read here
