@@ -1020,6 +1020,8 @@ def test_the_windows_setting_reaches_the_tagger(
     assert reading.long_text_windows is True and plain.long_text_windows is False
     # the events name the reading: the model's version, and "+windows" when it reads pages so
     assert plain.model_version and reading.model_version == plain.model_version + "+windows"
+    copied = reading.with_model(reading.model)  # cross-validation's copies keep the reading
+    assert copied.long_text_windows and copied.model_version == reading.model_version
     reading.read_long_texts_by_windows(False)
     assert reading.model_version == plain.model_version and not reading.long_text_windows
     rules = Tagger.from_config_dir(CONFIGS, model=False)

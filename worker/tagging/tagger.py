@@ -236,6 +236,7 @@ class Tagger:
         other = copy.copy(self)
         other._model = model
         other.model_version = model.version if model else None
+        other.read_long_texts_by_windows(self.long_text_windows)  # and name it so
         return other
 
     @classmethod
