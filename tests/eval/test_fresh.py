@@ -9,6 +9,10 @@ annotators and adjudicated, then scored once per model (never tuned on):
   Wikinews articles cite, 2004-2005), the shape the worker mostly tags and that no other set
   but the dev set (tuned on) holds.
 
+And of ``../longtrain/longtrain.jsonl`` (session 20), the 241 labelled long articles the
+model's article reading learns from (training data, so not scored here), the same checks of
+its labels and that it shares no item with a test set.
+
 Checked here: every item's labels are what its two annotators both chose or what the
 adjudicator decided; no item (nor its text) is in the corpus, the training-only items, the
 dev set, the held-out set or the other fresh set; the agreement record is the annotations';
@@ -31,6 +35,7 @@ from worker.evaluate import evaluate_file
 ROOT = Path(__file__).resolve().parents[2]
 FRESH = ROOT / "tests" / "data" / "fresh"
 LONG = ROOT / "tests" / "data" / "long"
+LONGTRAIN = ROOT / "tests" / "data" / "longtrain"
 SETS = {
     # name: (file, labelling run, items, topics micro-F1 floor, countries floor); model 1.7:
     # random 0.888 and 0.955, by-topic 0.848 and 0.972
@@ -41,16 +46,21 @@ SETS = {
     # a sign-up form whose country list gives 208 of the 268 wrong countries)
     "long": (LONG / "long.jsonl", LONG / "annotation", 154, 0.62, 0.76),
 }  # fmt: skip
-OTHER_SETS = [*LABELLED_SETS]
+LABELLED = {
+    **{k: (path, run, n) for k, (path, run, n, _, _) in SETS.items()},
+    # training data of the article reading (session 20), labelled the same way: not scored
+    "longtrain": (LONGTRAIN / "longtrain.jsonl", LONGTRAIN / "annotation", 241),
+}
+OTHER_SETS = [x for x in LABELLED_SETS if "longtrain" not in x]
 
 
 def _norm(s: str | None) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", (s or "").lower()))
 
 
-@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("name", LABELLED)
 def test_each_label_is_agreed_or_adjudicated(name: str) -> None:
-    path, run, n, _, _ = SETS[name]
+    path, run, n = LABELLED[name]
     labelled = read_by_id(path)
     items = read_by_id(run / "items.jsonl")
     assert list(labelled) == sorted(items) and len(labelled) == n
@@ -70,10 +80,10 @@ def test_each_label_is_agreed_or_adjudicated(name: str) -> None:
         assert (r["title"], r["text"]) == (items[i]["title"], items[i]["text"])
 
 
-@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("name", LABELLED)
 def test_no_item_is_in_another_set(name: str) -> None:
-    others = OTHER_SETS + [str(p.relative_to(ROOT)) for k, (p, *_) in SETS.items() if k != name]
-    labelled = read_by_id(SETS[name][0])
+    others = OTHER_SETS + [str(p.relative_to(ROOT)) for k, (p, *_) in LABELLED.items() if k != name]
+    labelled = read_by_id(LABELLED[name][0])
     ids: set[str] = set()
     texts: set[str] = set()
     for f in others:
@@ -85,11 +95,11 @@ def test_no_item_is_in_another_set(name: str) -> None:
         assert _norm(r["title"]) not in texts and _norm(r["text"]) not in texts, r["id"]
 
 
-@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("name", LABELLED)
 def test_the_agreement_record_is_the_annotations_agreement(name: str) -> None:
     from worker.corpus.merge import Run, agreement
 
-    path, run_dir, *_ = SETS[name]
+    path, run_dir, *_ = LABELLED[name]
     run = Run(run_dir)
     pairs = []
     for batch in sorted(run.assignment):
@@ -109,19 +119,22 @@ def test_fresh_regression_floor(name: str) -> None:
     assert metrics["countries"]["micro"]["f1"] >= countries_floor
 
 
+@pytest.mark.parametrize("folder", [LONG, LONGTRAIN], ids=["long", "longtrain"])
 def test_the_long_sets_items_are_what_its_script_makes_of_the_copied_sources(
-    tmp_path: Path,
+    tmp_path: Path, folder: Path
 ) -> None:
     """``tests/data/long/make_items.py`` rebuilds the long set's items and batches from the
-    blocks the helpers copied (``annotation/copied/``), byte for byte."""
+    blocks the helpers copied (``annotation/copied/``), and ``tests/data/longtrain/``'s
+    script the long training articles' from the Lee corpus's file and the copied Wikinews
+    CSVs (``annotation/source/``), byte for byte."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_items", LONG / "make_items.py")
+    spec = importlib.util.spec_from_file_location("make_items", folder / "make_items.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--out", str(tmp_path)]) == 0
-    ann = LONG / "annotation"
+    ann = folder / "annotation"
     made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.jsonl"))
     assert made == sorted(
         p.relative_to(ann)

@@ -49,6 +49,7 @@ LABELLED_SETS = (
     "tests/data/diplomacy-dev.jsonl",
     "tests/data/heldout/feeds-heldout.jsonl",
     "tests/data/outlets/feed-sample.jsonl",
+    "tests/data/longtrain/longtrain.jsonl",
 )
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
